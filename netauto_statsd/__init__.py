@@ -1,0 +1,32 @@
+"""netauto_statsd: push-based DogStatsD instrumentation for NetAuto, bridged to Prometheus.
+
+Importing this package is inert: no socket, no thread. The emitter is created on
+first use (from the environment) or by :func:`configure`.
+"""
+
+from netauto_statsd.emitter import CatalogError, configure, flush, get_emitter, stats
+from netauto_statsd.instrument import (
+    chunk_appended,
+    counted,
+    current_run,
+    run_created,
+    run_finished,
+    runner_lifecycle,
+    timed,
+)
+
+__all__ = [
+    "CatalogError",
+    "chunk_appended",
+    "configure",
+    "counted",
+    "current_run",
+    "flush",
+    "get_emitter",
+    "run_created",
+    "run_finished",
+    "runner_lifecycle",
+    "stats",
+    "timed",
+]
+__version__ = "0.1.0"

@@ -1,0 +1,104 @@
+"""The ``netauto-statsd`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from netauto_statsd.catalog import CONSTANT_TAG_KEYS, METRICS, Metric, wire_name
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def catalog_rows(namespace: str) -> list[dict[str, Any]]:
+    """The catalog as JSON-ready dicts (one per metric)."""
+    from netauto_statsd.plain import plain_pattern
+
+    rows = []
+    for m in METRICS:
+        rows.append(
+            {
+                "name": wire_name(m, namespace),
+                "type": m.type,
+                "tags": [{"key": t.key, "values": list(t.values) if t.values else None} for t in m.tags],
+                "constant_tags": list(CONSTANT_TAG_KEYS),
+                "unit": m.unit,
+                "help": m.help,
+                "prometheus_name": m.prometheus_name,
+                "labels": list(m.label_names()),
+                "buckets": list(m.buckets) or None,
+                "max_combinations": m.max_combinations,
+                "per_process": m.per_process,
+                "ttl": m.ttl or None,
+                "plain_statsd": plain_pattern(m, namespace),
+                "area": m.area,
+            }
+        )
+    return rows
+
+
+def _tag_text(metric: Metric) -> str:
+    return ", ".join(f"{t.key}={'|'.join(t.values)}" if t.values else t.key for t in metric.tags)
+
+
+def cmd_catalog(args: argparse.Namespace) -> int:
+    """Print the metric catalog as a table or JSON."""
+    rows = catalog_rows(args.namespace)
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    if args.markdown:
+        print("| statsd name | type | unit | tags | Prometheus series | help |")
+        print("|---|---|---|---|---|---|")
+        for m, row in zip(METRICS, rows, strict=False):
+            print(f"| `{row['name']}` | {m.type} | {m.unit} | {_tag_text(m)} | `{m.prometheus_name}` | {m.help} |")
+        return 0
+    width = max(len(r["name"]) for r in rows)
+    for m, row in zip(METRICS, rows, strict=False):
+        print(f"{row['name']:<{width}}  {m.type:<9}  {m.unit:<7}  {m.prometheus_name}")
+        print(f"{'':<{width}}  tags: {_tag_text(m) or '-'}  |  {m.help}")
+    return 0
+
+
+def cmd_mapping(args: argparse.Namespace) -> int:
+    """Print the statsd_exporter mapping the catalog implies."""
+    from netauto_statsd.mapping import render_mapping
+
+    sys.stdout.write(render_mapping(args.namespace))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (exposed for the docs and tests)."""
+    parser = argparse.ArgumentParser(prog="netauto-statsd", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("catalog", help="print the metric catalog")
+    p.add_argument("--json", action="store_true", help="a JSON array, one object per metric")
+    p.add_argument("--markdown", action="store_true", help="a Markdown table (for the docs)")
+    p.add_argument("--namespace", default="netauto", help="namespace as configured (default netauto)")
+    p.set_defaults(handler=cmd_catalog)
+
+    p = sub.add_parser("mapping", help="print the statsd_exporter mapping the catalog implies")
+    p.add_argument("--namespace", default="netauto")
+    p.set_defaults(handler=cmd_mapping)
+
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``netauto-statsd``."""
+    args = build_parser().parse_args(argv)
+    handler: Handler = args.handler
+    try:
+        return handler(args)
+    except BrokenPipeError:  # e.g. piped into `head`
+        sys.stderr.close()
+        return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,364 @@
+"""The one door every metric goes through: catalog check, tag safety, aggregation, flush.
+
+An :class:`Emitter` checks each call against the catalog, normalises and caps the
+tags, and aggregates in memory (counters summed, gauges kept, histogram samples
+collected). A daemon thread flushes every ``flush_interval`` seconds through the
+transport; ``atexit`` flushes at interpreter exit and :func:`flush` is there for
+processes that end with ``os._exit`` (an RQ work horse, a forked child).
+
+Nothing here raises into the caller except :class:`CatalogError` in strict mode:
+every other failure is counted in :meth:`Emitter.stats` and logged at debug
+level on the ``netauto_statsd`` logger.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import socket
+import threading
+import weakref
+from collections.abc import Mapping
+from typing import Any
+
+from netauto_statsd import catalog
+from netauto_statsd.catalog import OVERFLOW_VALUE, MetricType
+from netauto_statsd.config import Settings, from_env
+from netauto_statsd.tags import CardinalityGuard, is_forbidden_key, normalise_value
+from netauto_statsd.transport import Batch, Context, Transport, build_transport, is_finite_number
+
+log = logging.getLogger("netauto_statsd")
+log.addHandler(logging.NullHandler())
+
+Tags = Mapping[str, object] | None
+
+#: Raw (name, tag items) keys remembered before the cache is cleared; bounds memory
+#: when callers pass unbounded values that are folded into "other".
+_CACHE_LIMIT = 20_000
+#: Histogram samples kept per context between flushes; beyond it samples are
+#: dropped and counted (only reachable if flushing stalls).
+_MAX_PENDING = 100_000
+
+
+class CatalogError(ValueError):
+    """An emission names a metric, type or tag the catalog does not declare (strict mode)."""
+
+
+class _Rejected:
+    __slots__ = ("error", "reason")
+
+    def __init__(self, reason: str, error: str) -> None:
+        self.reason = reason
+        self.error = error
+
+
+class Emitter:
+    """Checks, aggregates and flushes metrics. Thread-safe and fork-aware.
+
+    Example:
+        >>> em = Emitter(Settings(disabled=True))
+        >>> em.increment("run.created", tags={"site": "par1", "protocol": "ssh"})
+        >>> em.stats()["accepted"]
+        1
+    """
+
+    def __init__(self, settings: Settings | None = None, transport: Transport | None = None) -> None:
+        self.settings = settings if settings is not None else from_env()
+        self._transport = transport if transport is not None else build_transport(self.settings)
+        self.recorder: Any = None
+        self._lock = threading.Lock()
+        self._flush_lock = threading.Lock()
+        self._cache: dict[tuple[Any, ...], tuple[Context, bool] | _Rejected] = {}
+        self._guards: dict[str, CardinalityGuard] = {}
+        self._counters: dict[Context, float] = {}
+        self._histograms: dict[Context, list[float]] = {}
+        self._gauges: dict[Context, float] = {}
+        self._stats = dict.fromkeys(
+            ("accepted", "rejected", "overflowed", "dropped_pending", "flushes", "packets_failed", "internal_errors"),
+            0,
+        )
+        self._pid = -1  # pid that owns the flush thread; -1 = not started
+        self._wake = threading.Event()
+        self._closed = False
+        self._process_tag = ""
+
+    # ----------------------------------------------------------------- emit API
+    def increment(self, name: str, value: float = 1, tags: Tags = None) -> None:
+        """Add ``value`` (>= 0) to counter ``name``."""
+        self._emit(name, "counter", value, tags)
+
+    def histogram(self, name: str, value: float, tags: Tags = None) -> None:
+        """Record one observation of histogram ``name`` (seconds or bytes, per catalog)."""
+        self._emit(name, "histogram", value, tags)
+
+    def gauge(self, name: str, value: float, tags: Tags = None) -> None:
+        """Set gauge ``name`` to ``value`` for this process."""
+        self._emit(name, "gauge", value, tags)
+
+    def gauge_add(self, name: str, delta: float, tags: Tags = None) -> None:
+        """Move this process's value of gauge ``name`` by ``delta`` (e.g. +1 / -1 sessions)."""
+        self._emit(name, "gauge+", delta, tags)
+
+    def _emit(self, name: str, kind: str, value: float, tags: Tags) -> None:
+        try:
+            try:
+                key: tuple[Any, ...] = (name, kind, tuple(tags.items()) if tags else ())
+                found = self._cache.get(key)
+            except TypeError:  # unhashable tag value
+                key, found = (), None
+            if found is None:
+                found = self._resolve(name, kind, tags)
+                if key:
+                    if len(self._cache) >= _CACHE_LIMIT:
+                        self._cache.clear()
+                    self._cache[key] = found
+            if found.__class__ is _Rejected:
+                self._reject(found)
+                return
+            if not is_finite_number(value) or (kind == "counter" and value < 0):
+                self._reject(_Rejected("bad_value", f"{name}: value must be a finite number, got {value!r}"))
+                return
+            ctx, overflowed = found  # type: ignore[misc]
+            if self.recorder is not None:
+                self.recorder.record(name, ctx[0].type, value, dict(ctx[1]), kind == "gauge+")
+            with self._lock:
+                if kind == "counter":
+                    self._counters[ctx] = self._counters.get(ctx, 0) + value
+                elif kind == "histogram":
+                    samples = self._histograms.get(ctx)
+                    if samples is None:
+                        self._histograms[ctx] = [value]
+                    elif len(samples) < _MAX_PENDING:
+                        samples.append(value)
+                    else:
+                        self._stats["dropped_pending"] += 1
+                elif kind == "gauge":
+                    self._gauges[ctx] = value
+                else:
+                    self._gauges[ctx] = self._gauges.get(ctx, 0) + value
+                self._stats["accepted"] += 1
+                if overflowed:
+                    self._stats["overflowed"] += 1
+                    oc = self._client_context("client.overflow", (("metric", ctx[0].name),))
+                    self._counters[oc] = self._counters.get(oc, 0) + 1
+            if self._pid != os.getpid():
+                self._start()
+        except CatalogError:
+            raise
+        except Exception as exc:  # never break the app
+            self._stats["internal_errors"] += 1
+            log.debug("netauto_statsd: dropped %s: %s", name, exc)
+
+    # ------------------------------------------------------------- resolution
+    def _resolve(self, name: str, kind: str, tags: Tags) -> tuple[Context, bool] | _Rejected:
+        metric = catalog.BY_NAME.get(name)
+        if metric is None:
+            return _Rejected("unknown_metric", f"metric {name!r} is not in the catalog")
+        wanted: MetricType = "gauge" if kind == "gauge+" else kind  # type: ignore[assignment]
+        if metric.type != wanted:
+            return _Rejected("unknown_metric", f"metric {name!r} is a {metric.type}, not a {wanted}")
+        given = dict(tags) if tags else {}
+        for key in given:
+            if key not in metric.tag_keys:
+                why = "forbidden" if is_forbidden_key(str(key)) else "not declared"
+                return _Rejected(
+                    "unknown_tag", f"tag {key!r} is {why} for {name!r}; allowed: {', '.join(metric.tag_keys)}"
+                )
+        values = []
+        for spec in metric.tags:
+            if spec.key not in given:
+                if self.settings.strict:
+                    return _Rejected("unknown_tag", f"{name!r} needs tag {spec.key!r}")
+                values.append(OVERFLOW_VALUE)
+                continue
+            value = normalise_value(given[spec.key])
+            if spec.values is not None and value not in spec.values:
+                value = OVERFLOW_VALUE
+            values.append(value)
+        guard = self._guards.get(name)
+        if guard is None:
+            guard = self._guards.setdefault(name, CardinalityGuard(metric))
+        admitted, overflowed = guard.admit(tuple(values))
+        pairs = tuple(zip(metric.tag_keys, admitted, strict=False))
+        if metric.per_process:
+            pairs += (("process", self._process_value()),)
+        return (metric, pairs), overflowed
+
+    def _client_context(self, name: str, pairs: tuple[tuple[str, str], ...]) -> Context:
+        return (catalog.BY_NAME[name], pairs)
+
+    def _process_value(self) -> str:
+        if not self._process_tag:
+            self._process_tag = normalise_value(f"{socket.gethostname()}-{os.getpid()}")
+        return self._process_tag
+
+    def _reject(self, rejected: _Rejected) -> None:
+        if self.settings.strict:
+            raise CatalogError(rejected.error)
+        with self._lock:
+            self._stats["rejected"] += 1
+            rc = self._client_context("client.rejected", (("reason", rejected.reason),))
+            self._counters[rc] = self._counters.get(rc, 0) + 1
+        log.debug("netauto_statsd: rejected: %s", rejected.error)
+
+    # ------------------------------------------------------------------ flush
+    def flush(self) -> int:
+        """Send everything aggregated so far, now. Returns the number of samples sent.
+
+        Call it before a process ends with ``os._exit`` (RQ work horses,
+        ``multiprocessing`` children): ``atexit`` does not run there.
+        """
+        with self._flush_lock:
+            with self._lock:
+                batch = Batch(self._counters, dict(self._gauges), self._histograms)
+                self._counters, self._histograms = {}, {}
+            if not len(batch):
+                return 0
+            try:
+                failed = self._transport.send(batch)
+            except Exception as exc:
+                failed = 1
+                log.debug("netauto_statsd: transport error: %s", exc)
+            with self._lock:
+                self._stats["flushes"] += 1
+                self._stats["packets_failed"] += failed
+            if failed:
+                log.debug("netauto_statsd: %d packet(s) could not be sent", failed)
+            return len(batch)
+
+    def stats(self) -> dict[str, int]:
+        """Counts since creation: accepted, rejected, overflowed, flushes, packets_failed, internal_errors."""
+        with self._lock:
+            return dict(self._stats)
+
+    def close(self) -> None:
+        """Flush, stop the flush thread and close the socket. Further emissions are kept but not sent."""
+        self._closed = True
+        self._wake.set()
+        self.flush()
+        self._transport.close()
+
+    # ------------------------------------------------------- thread and fork
+    def _start(self) -> None:
+        with self._flush_lock:
+            if self._pid == os.getpid() or self._closed:
+                return
+            first = self._pid == -1
+            self._pid = os.getpid()
+        if first:
+            _register_process_hooks(self)
+        thread = threading.Thread(target=self._run, name="netauto-statsd-flush", daemon=True)
+        thread.start()
+
+    def _run(self) -> None:
+        pid = os.getpid()
+        while not self._closed and self._pid == pid:
+            self._wake.wait(self.settings.flush_interval)
+            if self._pid != pid:
+                return
+            try:
+                self.flush()
+            except Exception as exc:  # pragma: no cover - flush already guards
+                log.debug("netauto_statsd: flush thread error: %s", exc)
+
+    def _after_fork_in_child(self) -> None:
+        # The parent still owns (and will send) what it had aggregated: start empty,
+        # with fresh locks (another thread may have held them at fork time) and a
+        # new process tag. The flush thread restarts on the first emission.
+        self._lock = threading.Lock()
+        self._flush_lock = threading.Lock()
+        self._wake = threading.Event()
+        self._counters, self._histograms = {}, {}
+        self._gauges = {}
+        self._cache = {}
+        self._process_tag = ""
+        self._pid = -2
+        for guard in self._guards.values():
+            guard._lock = threading.Lock()
+
+
+_hooked: weakref.WeakSet[Emitter] = weakref.WeakSet()
+
+
+def _register_process_hooks(emitter: Emitter) -> None:
+    _hooked.add(emitter)
+    atexit.register(_flush_weak, weakref.ref(emitter))
+    if hasattr(os, "register_at_fork"):
+        ref = weakref.ref(emitter)
+        os.register_at_fork(after_in_child=lambda: _call(ref, "_after_fork_in_child"))
+
+
+def _flush_weak(ref: weakref.ref[Emitter]) -> None:
+    _call(ref, "close")
+
+
+def _call(ref: weakref.ref[Emitter], method: str) -> None:
+    target = ref()
+    if target is not None:
+        try:
+            getattr(target, method)()
+        except Exception as exc:  # pragma: no cover
+            log.debug("netauto_statsd: %s failed: %s", method, exc)
+
+
+# --------------------------------------------------------------- process-wide
+_default: Emitter | None = None
+_default_lock = threading.Lock()
+
+
+def get_emitter() -> Emitter:
+    """Return the process-wide emitter, creating it from the environment on first use.
+
+    A bad environment never breaks the app: the error is logged and a disabled
+    emitter is used instead (call :func:`configure` to see the error raised).
+    """
+    global _default
+    emitter = _default
+    if emitter is None:
+        with _default_lock:
+            if _default is None:
+                try:
+                    _default = Emitter(from_env())
+                except ValueError as exc:
+                    log.error("netauto_statsd: bad configuration, metrics disabled: %s", exc)
+                    _default = Emitter(Settings(disabled=True))
+            emitter = _default
+    return emitter
+
+
+def set_emitter(emitter: Emitter | None) -> Emitter | None:
+    """Install ``emitter`` as the process-wide one (``None``: recreate on next use); return the previous."""
+    global _default
+    with _default_lock:
+        previous, _default = _default, emitter
+    return previous
+
+
+def configure(settings: Settings | None = None, **overrides: Any) -> Emitter:
+    """Create the process-wide emitter now, from ``settings`` or the environment plus ``overrides``.
+
+    Raises:
+        ConfigError: a setting is unusable (unlike implicit first use, which only logs).
+
+    Example:
+        >>> configure(host="127.0.0.1", port=9125, env="prod")  # doctest: +SKIP
+    """
+    import dataclasses
+
+    base = settings if settings is not None else from_env()
+    emitter = Emitter(dataclasses.replace(base, **overrides))
+    previous = set_emitter(emitter)
+    if previous is not None:
+        previous.close()
+    return emitter
+
+
+def flush() -> int:
+    """Flush the process-wide emitter now (see :meth:`Emitter.flush`)."""
+    return get_emitter().flush()
+
+
+def stats() -> dict[str, int]:
+    """Counters of the process-wide emitter (see :meth:`Emitter.stats`)."""
+    return get_emitter().stats()

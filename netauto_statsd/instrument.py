@@ -1,0 +1,149 @@
+"""Instrumentation for application code: runner lifecycle, throughput hooks, ``timed`` / ``counted``.
+
+Runner lifecycle (the seed's ``[:net_auto, :runner, :start | :stop | :error]``)::
+
+    from netauto_statsd import runner_lifecycle, current_run
+
+    @runner_lifecycle(tags=lambda device, cmd: {"site": device.site, "protocol": device.protocol})
+    async def execute(device, cmd):
+        out = await device.send(cmd)
+        current_run().add_bytes(len(out))
+        return out
+
+    with runner_lifecycle({"site": "par1", "protocol": "ssh"}) as run:
+        run.add_bytes(len(do_it()))
+
+Throughput hooks (the seed's ``create_run/1`` and ``append_chunk/1``)::
+
+    run_created(site="par1", protocol="ssh", device="edge-1")
+    chunk_appended(site="par1", protocol="ssh", size=len(chunk))
+    run_finished(site="par1", protocol="ssh", total_bytes=run.size)
+"""
+
+from __future__ import annotations
+
+import contextvars
+from typing import Any
+
+from netauto_statsd.emitter import get_emitter
+from netauto_statsd.scopes import STATUS_ERROR, Instrument, Scope, TagSource, status_of
+
+_current: contextvars.ContextVar[Scope | None] = contextvars.ContextVar("netauto_statsd_run", default=None)
+
+_RUN_KEYS = ("site", "protocol")
+
+
+class _NoRun(Scope):
+    """Returned by :func:`current_run` outside a runner: accepts and ignores everything."""
+
+    def __init__(self) -> None:
+        super().__init__({})
+
+    def add_bytes(self, count: int) -> None:
+        """Ignore ``count``: there is no run to add it to."""
+
+
+class runner_lifecycle(Instrument):  # noqa: N801 - reads as a decorator
+    """Record a runner execution: start, stop, error, duration and bytes.
+
+    Emits ``runner.start`` on entry; on exit ``runner.stop`` and
+    ``runner.duration`` and ``runner.bytes`` tagged with ``status`` (``ok``,
+    ``error``, ``timeout`` for ``TimeoutError``, ``cancelled`` for asyncio
+    cancellation), plus ``runner.error`` tagged with the exception class.
+
+    Args:
+        tags: ``{"site": ..., "protocol": ...}`` or a function of the decorated
+            call's arguments returning it.
+    """
+
+    def __init__(self, tags: TagSource = None) -> None:
+        super().__init__(tags)
+
+    def begin(self, scope: Scope) -> None:
+        """Count the start."""
+        scope.tags = {k: scope.tags[k] for k in _RUN_KEYS if k in scope.tags}
+        get_emitter().increment("runner.start", tags=scope.tags)
+
+    def end(self, scope: Scope, exc: BaseException | None) -> None:
+        """Count the stop, record duration and bytes, count the error if any."""
+        emitter = get_emitter()
+        status = scope.status or status_of(exc)
+        tags = {**scope.tags, "status": status}
+        emitter.increment("runner.stop", tags=tags)
+        emitter.histogram("runner.duration", scope.elapsed(), tags=tags)
+        emitter.histogram("runner.bytes", scope.bytes, tags=tags)
+        if status == STATUS_ERROR and exc is not None:
+            emitter.increment("runner.error", tags={**scope.tags, "error": type(exc).__name__})
+
+    def _enter_hook(self, scope: Scope) -> Any:
+        return _current.set(scope)
+
+    def _exit_hook(self, token: Any) -> None:
+        _current.reset(token)
+
+    def __enter__(self) -> Scope:
+        scope = super().__enter__()
+        self._tokens = getattr(self, "_tokens", [])
+        self._tokens.append(_current.set(scope))
+        return scope
+
+    def __exit__(self, *exc_info: Any) -> None:
+        _current.reset(self._tokens.pop())
+        super().__exit__(*exc_info)
+
+
+def current_run() -> Scope:
+    """The innermost active runner scope (a no-op scope outside any runner)."""
+    return _current.get() or _NoRun()
+
+
+class timed(Instrument):  # noqa: N801
+    """Record the duration of a call or block, in seconds, into a catalog histogram.
+
+    ``status``-tagged metrics get the status automatically.
+
+    Example:
+        >>> @timed("rq.job.wait", {"queue": "default", "func": "x"})  # doctest: +SKIP
+        ... def f(): ...
+    """
+
+    def __init__(self, metric: str, tags: TagSource = None) -> None:
+        super().__init__(tags)
+        self.metric = metric
+
+    def end(self, scope: Scope, exc: BaseException | None) -> None:
+        """Record the elapsed seconds."""
+        get_emitter().histogram(self.metric, scope.elapsed(), tags=scope.tags)
+
+
+class counted(Instrument):  # noqa: N801
+    """Count calls of a function or entries into a block (counted when it ends, success or not)."""
+
+    def __init__(self, metric: str, tags: TagSource = None) -> None:
+        super().__init__(tags)
+        self.metric = metric
+
+    def end(self, scope: Scope, exc: BaseException | None) -> None:
+        """Add one."""
+        get_emitter().increment(self.metric, tags=scope.tags)
+
+
+def run_created(site: object, protocol: object, device: object | None = None) -> None:
+    """Hook for "a run was created": counts it per site/protocol (and per device, capped)."""
+    emitter = get_emitter()
+    emitter.increment("run.created", tags={"site": site, "protocol": protocol})
+    if device is not None:
+        emitter.increment("run.device", tags={"device": device})
+
+
+def chunk_appended(site: object, protocol: object, size: int) -> None:
+    """Hook for "an output chunk was appended": counts the chunk and its bytes."""
+    emitter = get_emitter()
+    tags = {"site": site, "protocol": protocol}
+    emitter.increment("chunk.appended", tags=tags)
+    emitter.increment("chunk.bytes", size, tags=tags)
+
+
+def run_finished(site: object, protocol: object, total_bytes: int) -> None:
+    """Hook for "a run ended": records its total output bytes."""
+    get_emitter().histogram("run.output_bytes", total_bytes, tags={"site": site, "protocol": protocol})

@@ -1,0 +1,174 @@
+"""One mechanism for every "measure this block" helper: decorator and context manager, sync and async.
+
+:class:`Instrument` subclasses implement :meth:`Instrument.begin` and
+:meth:`Instrument.end`; this module makes them usable as ``@decorator`` on plain
+and coroutine functions and as ``with`` / ``async with``. Each call or block gets
+its own scope (no state shared between calls), the original exception always
+propagates unchanged, and metric code can never raise into the caller (except
+:class:`~netauto_statsd.emitter.CatalogError` in strict mode, which is the point
+of strict mode).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import inspect
+import logging
+import time
+from collections.abc import Callable
+from types import TracebackType
+from typing import Any, TypeVar
+
+from netauto_statsd.emitter import CatalogError
+
+log = logging.getLogger("netauto_statsd")
+log.addHandler(logging.NullHandler())
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+#: Tags given as a mapping, or as a function of the decorated call's arguments.
+TagSource = dict[str, object] | Callable[..., dict[str, object]] | None
+
+STATUS_OK, STATUS_ERROR, STATUS_TIMEOUT, STATUS_CANCELLED = "ok", "error", "timeout", "cancelled"
+
+
+def status_of(exc: BaseException | None) -> str:
+    """Classify how a block ended: ``ok``, ``error``, ``timeout`` or ``cancelled``."""
+    if exc is None:
+        return STATUS_OK
+    if isinstance(exc, asyncio.CancelledError | KeyboardInterrupt | SystemExit | GeneratorExit):
+        return STATUS_CANCELLED
+    if isinstance(exc, TimeoutError):
+        return STATUS_TIMEOUT
+    return STATUS_ERROR
+
+
+class Scope:
+    """The state of one measured call or block."""
+
+    __slots__ = ("bytes", "started", "status", "tags")
+
+    def __init__(self, tags: dict[str, object]) -> None:
+        self.started = time.perf_counter()
+        self.tags = tags
+        self.bytes = 0
+        self.status: str | None = None
+
+    def elapsed(self) -> float:
+        """Seconds since the scope began, never negative."""
+        return max(0.0, time.perf_counter() - self.started)
+
+    def add_bytes(self, count: int) -> None:
+        """Add ``count`` output bytes to this scope's total."""
+        self.bytes += count
+
+    def set_status(self, status: str) -> None:
+        """Override the status derived from the exception (e.g. a soft timeout)."""
+        self.status = status
+
+
+def _guard(action: Callable[[], None], what: str) -> None:
+    try:
+        action()
+    except CatalogError:
+        raise
+    except Exception as exc:  # metrics never break the app
+        log.debug("netauto_statsd: %s failed: %s", what, exc)
+
+
+class Instrument:
+    """Base for decorator/context-manager helpers. Subclasses override begin/end."""
+
+    def __init__(self, tags: TagSource = None) -> None:
+        self._tags = tags
+        self._open: list[Scope] = []
+
+    # -- what subclasses implement
+    def begin(self, scope: Scope) -> None:
+        """Called when a call or block starts."""
+
+    def end(self, scope: Scope, exc: BaseException | None) -> None:
+        """Called when it ends; ``exc`` is the exception it raised, if any."""
+
+    # -- plumbing
+    def _tags_for(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, object]:
+        source = self._tags
+        if source is None:
+            return {}
+        if callable(source):
+            try:
+                return dict(source(*args, **kwargs))
+            except Exception as exc:
+                log.debug("netauto_statsd: tag function failed: %s", exc)
+                return {}
+        return dict(source)
+
+    def _start(self, tags: dict[str, object]) -> Scope:
+        scope = Scope(tags)
+        _guard(lambda: self.begin(scope), "begin")
+        return scope
+
+    def _finish(self, scope: Scope, exc: BaseException | None) -> None:
+        _guard(lambda: self.end(scope, exc), "end")
+
+    def __call__(self, func: F) -> F:
+        """Decorate ``func`` (plain or ``async def``): one scope per call."""
+        if inspect.iscoroutinefunction(func):
+
+            @functools.wraps(func)
+            async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
+                scope = self._start(self._tags_for(args, kwargs))
+                token = self._enter_hook(scope)
+                try:
+                    result = await func(*args, **kwargs)
+                except BaseException as exc:
+                    self._exit_hook(token)
+                    self._finish(scope, exc)
+                    raise
+                self._exit_hook(token)
+                self._finish(scope, None)
+                return result
+
+            return async_wrapper  # type: ignore[return-value]
+
+        @functools.wraps(func)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            scope = self._start(self._tags_for(args, kwargs))
+            token = self._enter_hook(scope)
+            try:
+                result = func(*args, **kwargs)
+            except BaseException as exc:
+                self._exit_hook(token)
+                self._finish(scope, exc)
+                raise
+            self._exit_hook(token)
+            self._finish(scope, None)
+            return result
+
+        return wrapper  # type: ignore[return-value]
+
+    def _enter_hook(self, scope: Scope) -> Any:
+        """Subclasses may publish the scope (e.g. in a context variable)."""
+        return None
+
+    def _exit_hook(self, token: Any) -> None:
+        """Undo :meth:`_enter_hook`."""
+
+    def __enter__(self) -> Scope:
+        scope = self._start(self._tags_for((), {}))
+        self._open.append(scope)
+        return scope
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._finish(self._open.pop(), exc)
+
+    async def __aenter__(self) -> Scope:
+        return self.__enter__()
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.__exit__(exc_type, exc, tb)
