@@ -71,6 +71,13 @@ def cmd_mapping(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_check(args: argparse.Namespace) -> int:
+    """Check the mapping and dashboards against the catalog."""
+    from netauto_statsd.check import run_check
+
+    return run_check(args.mapping, args.dashboards, exporter=args.exporter, plain=not args.no_plain)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (exposed for the docs and tests)."""
     parser = argparse.ArgumentParser(prog="netauto-statsd", description=__doc__)
@@ -86,6 +93,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--namespace", default="netauto")
     p.set_defaults(handler=cmd_mapping)
 
+    p = sub.add_parser("check", help="check the mapping and dashboards against the catalog (exit 1 on problems)")
+    p.add_argument("--mapping", default="bridge/statsd_mapping.yml", help="mapping file to check")
+    p.add_argument("--dashboards", default="grafana/dashboards", help="directory of Grafana dashboard JSON")
+    p.add_argument("--exporter", default=None, help="statsd_exporter binary (default: found on PATH)")
+    p.add_argument("--no-plain", action="store_true", help="skip the plain-StatsD encoding")
+    p.set_defaults(handler=cmd_check)
     return parser
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 
 from netauto_statsd.catalog import DEFAULT_NAMESPACE, METRICS, Metric, wire_name
+from netauto_statsd.plain import segment_keys
 
 HEADER = """\
 # statsd_exporter v0.30.0 mapping for netauto_statsd - OWNED BY OPS, checked by CI.
@@ -28,6 +29,8 @@ HEADER = """\
 #   * Durations and sizes are histograms with explicit buckets in SECONDS or
 #     BYTES (summaries cannot be aggregated across exporters).
 #   * Per-process gauges carry a `ttl` so a dead process's series disappears.
+#   * Each metric has two rules: its DogStatsD name (tags -> labels) and its
+#     plain-StatsD form (tags as dot segments -> labels). Keep them in step.
 #   * The last rule drops anything unmapped, so no mangled default name ever
 #     reaches a dashboard. Drops are visible as
 #     statsd_exporter_events_actions_total{action="drop"} (alerted on).
@@ -47,14 +50,28 @@ def _number(value: float) -> str:
     return json.dumps(value)
 
 
-def render_rule(metric: Metric, namespace: str = DEFAULT_NAMESPACE) -> list[str]:
-    """Return the YAML lines of the rule mapping ``metric``."""
+def match_metric_type(metric: Metric) -> str:
+    """The exporter's ``match_metric_type`` for ``metric`` (histograms arrive as observers)."""
+    return "observer" if metric.type == "histogram" else metric.type
+
+
+def plain_match(metric: Metric, namespace: str = DEFAULT_NAMESPACE) -> str:
+    """Glob matching the plain-StatsD encoding of ``metric``: one ``*`` per tag segment."""
+    return ".".join([wire_name(metric, namespace)] + ["*"] * len(segment_keys(metric)))
+
+
+def render_rule(metric: Metric, namespace: str = DEFAULT_NAMESPACE, plain: bool = False) -> list[str]:
+    """Return the YAML lines of the rule mapping ``metric`` (its plain-StatsD form if ``plain``)."""
+    match = plain_match(metric, namespace) if plain else wire_name(metric, namespace)
     lines = [
-        f'  - match: "{wire_name(metric, namespace)}"',
-        f"    match_metric_type: {'observer' if metric.type == 'histogram' else metric.type}",
+        f'  - match: "{match}"',
+        f"    match_metric_type: {match_metric_type(metric)}",
         f'    name: "{metric.prometheus_name}"',
         f"    help: {json.dumps(metric.help)}",
     ]
+    if plain:
+        lines.append("    labels:")
+        lines += [f'      {key}: "${{{i}}}"' for i, key in enumerate(segment_keys(metric), start=1)]
     if metric.type == "histogram":
         buckets = ", ".join(_number(b) for b in metric.buckets)
         lines += ["    observer_type: histogram", "    histogram_options:", f"      buckets: [{buckets}]"]
@@ -73,14 +90,25 @@ DROP_RULE = [
 ]
 
 
+PLAIN_HEADER = [
+    "",
+    "  # ===== plain StatsD (NETAUTO_STATSD_TRANSPORT=statsd): tags travel as name",
+    "  # segments in catalog order, then env and service. Same series, same labels.",
+    "  # Timers (|ms) are divided by 1000 by the exporter; the client sends x1000.",
+]
+
+
 def render_mapping(namespace: str = DEFAULT_NAMESPACE) -> str:
     """Return the whole mapping file the catalog implies."""
     out = [HEADER, "defaults:", "  observer_type: histogram", "  match_type: glob", "", "mappings:"]
-    area = ""
-    for metric in METRICS:
-        if metric.area != area:
-            area = metric.area
-            out.append(f"  # --- {area} ---")
-        out += render_rule(metric, namespace)
+    for plain in (False, True):
+        if plain:
+            out += PLAIN_HEADER
+        area = ""
+        for metric in METRICS:
+            if metric.area != area:
+                area = metric.area
+                out.append(f"  # --- {area}{' (plain)' if plain else ''} ---")
+            out += render_rule(metric, namespace, plain)
     out += DROP_RULE
     return "\n".join(out) + "\n"

@@ -92,11 +92,12 @@ class PlainStatsdTransport:
                         pipe.incr(plain_name(metric, pairs, self._constant), format_number(value))
                     for (metric, pairs), value in batch.gauges.items():
                         name = plain_name(metric, pairs, self._constant)
-                        if value < 0:
+                        number = int(value) if float(value).is_integer() else value
+                        if number < 0:  # a leading '-' is relative: set 0, then move down
                             pipe.gauge(name, 0)
-                            pipe.gauge(name, format_number(value), delta=True)
+                            pipe.gauge(name, number, delta=True)
                         else:
-                            pipe.gauge(name, format_number(value))
+                            pipe.gauge(name, number)
                     for (metric, pairs), values in batch.histograms.items():
                         name = plain_name(metric, pairs, self._constant)
                         for value in values:

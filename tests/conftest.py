@@ -22,10 +22,17 @@ def exporter_binary() -> str:
 
 @pytest.fixture
 def exporter(exporter_binary: str, tmp_path: Path) -> Iterator[Exporter]:
-    """A fresh statsd_exporter with the repo's mapping; asserts it logged no crash."""
+    """A fresh statsd_exporter with the repo's mapping.
+
+    At teardown it asserts that the exporter counted no sample error, tag error,
+    conflict, unmapped event or dropped event: every test that sends traffic to a
+    real exporter therefore also proves the whole path is clean.
+    """
     proc = Exporter(exporter_binary, tmp_path)
     try:
         yield proc
+        errors = {k: v for k, v in proc.self_errors().items() if v}
+        assert not errors, f"statsd_exporter counted errors: {errors}\n{proc.process.log()[-2000:]}"
     finally:
         proc.stop()
 

@@ -129,6 +129,8 @@ class Exporter:
             "--no-statsd.parse-librato-tags",
             "--no-statsd.parse-signalfx-tags",
             "--statsd.read-buffer=8388608",
+            # events are applied in batches; a shorter interval keeps polling tests quick
+            "--statsd.event-flush-interval=50ms",
             "--log.level=debug",
             *extra,
         ]

@@ -1,0 +1,328 @@
+"""Benchmark: the aiohttp integration's cost, instrumented vs the same app uninstrumented.
+
+Run from the repo root (statsd_exporter on PATH, or pass --exporter)::
+
+    PATH=/tmp/gobin:$PATH python bench/bench_aiohttp.py
+
+Two scenarios, each run for both variants in every repetition, the order
+alternating between repetitions so drift on a noisy machine hits both alike:
+
+* live view: one device run streams ``--chunks`` output chunks to ``--viewers``
+  websocket viewers (one handler and one bounded queue per viewer, as the demo
+  app does). Throughput is chunks delivered to every viewer per second; latency
+  is per chunk, from production (monotonic clock stamped in the chunk) to
+  receipt by a viewer in the client process.
+* plain HTTP: ``--requests`` GETs of a JSON route over keep-alive connections
+  with pipelining, so the server (not the client) is the bottleneck.
+
+Server and emitter run in this process; clients run in a separate process
+(the machine has 2 cores). The instrumented variant sends to a real
+statsd_exporter when one is found, else to a local UDP sink. Ratios are
+computed per repetition (paired) and their median is reported.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import json
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from aiohttp import ClientSession, WSMsgType, web
+
+ROOT = Path(__file__).resolve().parent.parent
+PAYLOAD = "x" * 96  # a typical line of device output
+QUEUE_SIZE = 64
+
+
+# ------------------------------------------------------------------- server
+def build_app(instrumented: bool, chunks: int, viewers: int) -> web.Application:
+    """The demo's live view and one JSON route; instrumented with one call, or not at all."""
+    from netauto_statsd.integrations.aiohttp import instrument_app, live_view
+
+    queues: list[asyncio.Queue[str | None]] = []
+    all_joined = asyncio.Event()
+
+    async def produce() -> None:
+        await all_joined.wait()
+        for seq in range(chunks):
+            chunk = f"{seq} {time.monotonic_ns()} {PAYLOAD}"
+            for queue in queues:
+                await queue.put(chunk)
+        for queue in queues:
+            await queue.put(None)
+
+    async def run_live(request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        queue: asyncio.Queue[str | None] = asyncio.Queue(QUEUE_SIZE)
+        await ws.send_str('{"state": "mounted"}')
+        queues.append(queue)
+        if len(queues) == viewers:
+            all_joined.set()
+        while (chunk := await queue.get()) is not None:
+            await ws.send_str(chunk)
+        await ws.close()
+        return ws
+
+    async def device(request: web.Request) -> web.Response:
+        return web.json_response({"device": request.match_info["device_id"], "status": "up"})
+
+    app = web.Application()
+    app.router.add_get("/runs/{run_id}/live", live_view(run_live) if instrumented else run_live)
+    app.router.add_get("/api/devices/{device_id}", device)
+    if instrumented:
+        instrument_app(app)
+
+    async def start_producer(app: web.Application) -> Any:
+        task = asyncio.create_task(produce())
+        yield
+        task.cancel()
+
+    app.cleanup_ctx.append(start_producer)
+    return app
+
+
+async def serve_once(instrumented: bool, args: argparse.Namespace, mode: str) -> dict[str, float]:
+    """Start the app on a free port, run one client process against it, return the client's figures."""
+    app = build_app(instrumented, args.chunks, args.viewers)
+    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    gc.collect()
+    try:
+        count = args.chunks if mode == "ws" else args.requests
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, __file__, f"_client-{mode}", str(port), str(count), str(args.viewers),
+            stdout=asyncio.subprocess.PIPE,
+        )
+        out, _ = await proc.communicate()
+        if proc.returncode:
+            raise RuntimeError(f"client {mode} failed ({proc.returncode})")
+        result: dict[str, float] = json.loads(out)
+        return result
+    finally:
+        await runner.cleanup()
+
+
+# ------------------------------------------------------------------ clients
+async def client_ws(port: int, chunks: int, viewers: int) -> dict[str, float]:
+    """Connect the viewers, read every chunk, report throughput and per-chunk latency."""
+    latencies: list[int] = []
+    first_stamp: list[int] = []
+    last_seen: list[int] = []
+
+    async def view(session: ClientSession) -> None:
+        async with session.ws_connect(f"http://127.0.0.1:{port}/runs/42/live", compress=0) as ws:
+            await ws.receive()  # the mount message
+            count = 0
+            async for msg in ws:
+                if msg.type is not WSMsgType.TEXT:
+                    break
+                now = time.monotonic_ns()
+                seq, stamp, _ = msg.data.split(" ", 2)
+                sent = int(stamp)
+                if seq == "0":
+                    first_stamp.append(sent)
+                latencies.append(now - sent)
+                count += 1
+            last_seen.append(time.monotonic_ns())
+            assert count == chunks, f"viewer got {count} of {chunks} chunks"
+
+    async with ClientSession() as session:
+        await asyncio.gather(*(view(session) for _ in range(viewers)))
+    elapsed = (max(last_seen) - min(first_stamp)) / 1e9
+    latencies.sort()
+    return {
+        "chunks_per_s": chunks / elapsed,
+        "p50_ms": latencies[len(latencies) // 2] / 1e6,
+        "p99_ms": latencies[int(len(latencies) * 0.99)] / 1e6,
+    }
+
+
+async def client_http(port: int, total: int, connections: int) -> dict[str, float]:
+    """Pipelined keep-alive GETs on raw sockets: cheap enough that the server is the bottleneck."""
+    window = 16
+    per_connection = total // connections
+    marker = b"HTTP/1.1 200"
+
+    async def one(index: int) -> None:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        request = f"GET /api/devices/edge-{index} HTTP/1.1\r\nHost: bench\r\n\r\n".encode()
+        sent = received = 0
+        tail = b""
+        while received < per_connection:
+            burst = min(window - (sent - received), per_connection - sent)
+            if burst > 0:
+                writer.write(request * burst)
+                sent += burst
+            data = tail + await reader.read(65536)
+            if not data:
+                raise ConnectionError("server closed the connection")
+            received += data.count(marker)
+            tail = data[-len(marker) + 1 :]
+        writer.close()
+
+    started = time.perf_counter()
+    await asyncio.gather(*(one(i) for i in range(connections)))
+    return {"requests_per_s": per_connection * connections / (time.perf_counter() - started)}
+
+
+# --------------------------------------------------------------- collector
+class Collector:
+    """Where the instrumented variant sends: a real statsd_exporter, or a UDP sink."""
+
+    def __init__(self, exporter: str | None) -> None:
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.url = ""
+        self.sink: socket.socket | None = None
+        if exporter:
+            self.port, web_port = _free_port(socket.SOCK_DGRAM), _free_port(socket.SOCK_STREAM)
+            self.url = f"http://127.0.0.1:{web_port}"
+            self.proc = subprocess.Popen(
+                [
+                    exporter,
+                    f"--statsd.mapping-config={ROOT / 'bridge' / 'statsd_mapping.yml'}",
+                    f"--statsd.listen-udp=127.0.0.1:{self.port}",
+                    "--statsd.listen-tcp=",
+                    f"--web.listen-address=127.0.0.1:{web_port}",
+                    "--no-statsd.parse-influxdb-tags",
+                    "--no-statsd.parse-librato-tags",
+                    "--no-statsd.parse-signalfx-tags",
+                    "--statsd.read-buffer=8388608",
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            deadline = time.monotonic() + 20
+            while True:
+                try:
+                    urllib.request.urlopen(f"{self.url}/-/ready", timeout=1).read()
+                    break
+                except OSError:
+                    if time.monotonic() > deadline or self.proc.poll() is not None:
+                        raise RuntimeError("statsd_exporter did not start") from None
+                    time.sleep(0.05)
+        else:
+            self.sink = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            self.sink.bind(("127.0.0.1", 0))
+            self.port = self.sink.getsockname()[1]
+            threading.Thread(target=self._drain, daemon=True).start()
+
+    def _drain(self) -> None:
+        assert self.sink is not None
+        while True:
+            try:
+                self.sink.recv(65536)
+            except OSError:
+                return
+
+    def summary(self) -> str:
+        if not self.url:
+            return "UDP sink (no statsd_exporter found)"
+        text = urllib.request.urlopen(f"{self.url}/metrics", timeout=5).read().decode()
+        wanted = ("netauto_liveview_messages_total", "netauto_http_requests_total", "statsd_exporter_udp_packet_drops")
+        totals = dict.fromkeys(wanted, 0.0)
+        for line in text.splitlines():
+            for name in wanted:
+                if line.startswith(name) and not line.startswith("#"):
+                    totals[name] += float(line.rsplit(" ", 1)[1])
+        return "statsd_exporter v0.30.0: " + ", ".join(f"{k}={v:g}" for k, v in totals.items())
+
+    def close(self) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            self.proc.wait(10)
+        if self.sink is not None:
+            self.sink.close()
+
+
+def _free_port(kind: int) -> int:
+    with socket.socket(socket.AF_INET, kind) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+# --------------------------------------------------------------------- main
+async def run(args: argparse.Namespace) -> dict[str, Any]:
+    results: dict[str, dict[str, list[float]]] = {"plain": {}, "instrumented": {}}
+    for rep in range(args.reps):
+        order = ("plain", "instrumented") if rep % 2 == 0 else ("instrumented", "plain")
+        for mode in ("ws", "http"):
+            for variant in order:
+                figures = await serve_once(variant == "instrumented", args, mode)
+                for key, value in figures.items():
+                    results[variant].setdefault(key, []).append(value)
+        line = "  ".join(
+            f"{key}={results['instrumented'][key][-1] / results['plain'][key][-1]:.3f}" for key in results["plain"]
+        )
+        print(f"rep {rep + 1}/{args.reps}: instrumented/plain {line}", file=sys.stderr, flush=True)
+    summary: dict[str, Any] = {}
+    for key in results["plain"]:
+        plain, instr = results["plain"][key], results["instrumented"][key]
+        ratios = [i / p for i, p in zip(instr, plain, strict=True)]
+        summary[key] = {
+            "plain_median": statistics.median(plain),
+            "instrumented_median": statistics.median(instr),
+            "ratio_median": statistics.median(ratios),
+            "ratio_min": min(ratios),
+            "ratio_max": max(ratios),
+        }
+    return summary
+
+
+def main() -> None:
+    """Parse arguments and run the benchmark (or, internally, one client)."""
+    if len(sys.argv) > 1 and sys.argv[1].startswith("_client-"):
+        port, count, viewers = (int(v) for v in sys.argv[2:5])
+        client = client_ws if sys.argv[1] == "_client-ws" else client_http
+        connections = viewers if client is client_ws else 8
+        print(json.dumps(asyncio.run(client(port, count, connections))))
+        return
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--reps", type=int, default=7)
+    parser.add_argument("--chunks", type=int, default=20_000)
+    parser.add_argument("--viewers", type=int, default=10)
+    parser.add_argument("--requests", type=int, default=20_000)
+    parser.add_argument("--exporter", default=shutil.which("statsd_exporter"), help="statsd_exporter binary, or ''")
+    parser.add_argument("--json", type=Path, help="also write the summary here")
+    args = parser.parse_args()
+
+    from netauto_statsd.emitter import configure
+
+    collector = Collector(args.exporter or None)
+    try:
+        emitter = configure(host="127.0.0.1", port=collector.port, env="bench")
+        summary = asyncio.run(run(args))
+        emitter.flush()
+        summary["emitter"] = emitter.stats()
+        time.sleep(0.5)  # the exporter applies events up to ~200 ms late; this is a report, not a test
+        summary["collector"] = collector.summary()
+    finally:
+        collector.close()
+    print(json.dumps(summary, indent=2))
+    if args.json:
+        args.json.write_text(json.dumps(summary, indent=2))
+    print(
+        f"cpus={os.cpu_count()} python={sys.version.split()[0]} chunks={args.chunks} viewers={args.viewers} "
+        f"requests={args.requests} reps={args.reps} tmp={tempfile.gettempdir()}",
+        file=sys.stderr,
+    )
+
+
+if __name__ == "__main__":
+    main()

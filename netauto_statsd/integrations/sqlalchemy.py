@@ -1,0 +1,390 @@
+"""SQLAlchemy engine and pool instrumentation (the seed's PromEx Ecto plugin).
+
+::
+
+    from netauto_statsd.integrations.sqlalchemy import instrument_engine, uninstrument_engine
+
+    engine = create_engine(os.environ["DATABASE_URL"])
+    instrument_engine(engine, name="default", tables={"runs", "chunks", "devices"})
+    ...
+    uninstrument_engine(engine)  # every listener removed
+
+Emits, per engine ``name`` (the ``pool`` tag):
+
+* ``db.query`` and ``db.query.duration`` (seconds) by ``operation`` (select /
+  insert / update / delete / other) and ``table`` (the first table the statement
+  names, never SQL text; ``none`` when it names none, ``other`` beyond the
+  declared ``tables`` or the catalog cap). Every statement sent to the driver is
+  counted, failed ones included;
+* ``db.error`` by ``operation`` and exception class (the driver's PEP 249 class:
+  ``IntegrityError``, ``OperationalError``...), and ``TimeoutError`` when the pool
+  is exhausted;
+* ``db.pool.connections`` (``checked_out``, ``overflow`` = checked out beyond
+  the pool size, ``size``) as per-process gauges, ``db.pool.checkout_wait``
+  (seconds to get a connection from the pool, opening one included when the
+  pool has to) and ``db.pool.invalidated``.
+
+Everything is hooked with ``event.listen`` and tracked, so
+:func:`uninstrument_engine` removes all of it. The one exception is the checkout
+wait: SQLAlchemy has no event *before* a checkout, so ``engine.pool.connect`` is
+wrapped on the pool instance (re-applied when ``engine.dispose()`` replaces the
+pool, removed by :func:`uninstrument_engine`).
+
+Fork: a forked child (an RQ work horse) must not use a pooled connection of its
+parent; call ``engine.dispose(close=False)`` first thing in the child (see
+docs/integrations-rq-sqlalchemy.md). Our own state is reset in the child, and by
+default a forked child sends no pool gauges: per-process gauges from one process
+per job would pile up series until their TTL.
+
+Instrumentation never changes what a query does: any error inside it is logged
+at debug level on the ``netauto_statsd`` logger and swallowed (except
+:class:`~netauto_statsd.emitter.CatalogError` in strict mode).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import threading
+import weakref
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.engine import Engine
+
+from netauto_statsd.emitter import CatalogError, get_emitter
+from netauto_statsd.scopes import Scope
+
+log = logging.getLogger("netauto_statsd")
+log.addHandler(logging.NullHandler())
+
+__all__ = ["classify_statement", "instrument_engine", "is_instrumented", "uninstrument_engine"]
+
+#: Tag values for statements that name no table, and for tables outside the declared set.
+NO_TABLE, OTHER = "none", "other"
+#: Distinct statement strings whose classification is remembered per engine.
+_CACHE_SIZE = 2048
+_SCOPE_ATTR = "_netauto_statsd_scope"
+
+_IDENT = r'(?:"[^"]+"|`[^`]+`|\[[^\]]+\]|[A-Za-z_][\w$]*)'
+_NAME = re.compile(rf"{_IDENT}(?:\s*\.\s*{_IDENT})*")
+_LEADING = re.compile(r"(?:\s+|--[^\n]*(?:\n|$)|/\*.*?\*/|\()*", re.S)
+_KEYWORD = re.compile(r"[A-Za-z]+")
+_DML_AFTER_WITH = re.compile(r"\b(insert|update|delete)\b", re.I)
+_TABLE_AFTER = {
+    "select": re.compile(rf"\bfrom\s+({_NAME.pattern})", re.I),
+    "delete": re.compile(rf"\bfrom\s+({_NAME.pattern})", re.I),
+    "insert": re.compile(rf"\binto\s+({_NAME.pattern})", re.I),
+    "update": re.compile(rf"\bupdate\s+(?:only\s+)?({_NAME.pattern})", re.I),
+}
+_OPERATIONS = ("select", "insert", "update", "delete")
+
+
+def classify_statement(statement: str) -> tuple[str, str]:
+    """Return ``(operation, table)`` for SQL text, without keeping any of the text.
+
+    ``operation`` is ``select``, ``insert``, ``update``, ``delete`` or ``other``;
+    ``table`` is the unquoted last part of the first table name the statement
+    names (``none`` for statements naming none, and for ``other`` operations).
+    A heuristic, not a parser: it only has to be right for the statements an
+    application sends, and it is bounded either way.
+
+    >>> classify_statement('SELECT runs.id FROM "runs" WHERE runs.id = ?')
+    ('select', 'runs')
+    >>> classify_statement("WITH x AS (SELECT 1) UPDATE main.devices SET a = 1")
+    ('update', 'devices')
+    """
+    start = _LEADING.match(statement)
+    head = _KEYWORD.match(statement, start.end() if start else 0)
+    keyword = head.group(0).lower() if head else ""
+    if keyword == "with":
+        dml = _DML_AFTER_WITH.search(statement)
+        keyword = dml.group(1).lower() if dml else "select"
+    if keyword not in _OPERATIONS:
+        return "other", NO_TABLE
+    found = _TABLE_AFTER[keyword].search(statement)
+    if found is None:
+        return keyword, NO_TABLE
+    last = re.split(r"\s*\.\s*", found.group(1))[-1]
+    return keyword, last.strip('"`[]') or NO_TABLE
+
+
+class _EngineState:
+    """What one instrumented engine needs: its listeners, pool figures and caches."""
+
+    def __init__(self, engine: Engine, name: str, tables: Iterable[str] | None, pool_gauges: bool | None) -> None:
+        self.engine_ref = weakref.ref(engine)
+        self.name = name
+        self.tables = frozenset(tables) if tables is not None else None
+        self.pool_gauges = pool_gauges
+        self.forked = False
+        self.listeners: list[tuple[str, Callable[..., Any]]] = []
+        self.lock = threading.Lock()
+        self.checked_out = 0
+        self.overflow = 0
+        self.size: int | None = None
+        self.patched: tuple[Any, Any] | None = None  # (pool, our wrapper)
+        self.kinds: dict[str, dict[str, object]] = {}
+        self.pool_tags = {"pool": name}
+
+    # ---------------------------------------------------------------- queries
+    def tags_for(self, statement: str) -> dict[str, object]:
+        tags = self.kinds.get(statement)
+        if tags is None:
+            operation, table = classify_statement(statement)
+            if self.tables is not None and table != NO_TABLE and table not in self.tables:
+                table = OTHER
+            tags = {"pool": self.name, "operation": operation, "table": table}
+            if len(self.kinds) >= _CACHE_SIZE:
+                self.kinds.clear()
+            self.kinds[statement] = tags
+        return tags
+
+    def before_cursor_execute(
+        self, conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool
+    ) -> None:
+        try:
+            if context is not None:
+                setattr(context, _SCOPE_ATTR, Scope(self.tags_for(statement)))
+        except Exception as exc:
+            log.debug("netauto_statsd: sqlalchemy before_cursor_execute failed: %s", exc)
+
+    def after_cursor_execute(
+        self, conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool
+    ) -> None:
+        try:
+            scope: Scope | None = getattr(context, _SCOPE_ATTR, None)
+            if scope is None:
+                return
+            setattr(context, _SCOPE_ATTR, None)
+            emitter = get_emitter()
+            emitter.increment("db.query", tags=scope.tags)
+            emitter.histogram("db.query.duration", scope.elapsed(), tags=scope.tags)
+        except CatalogError:
+            raise
+        except Exception as exc:
+            log.debug("netauto_statsd: sqlalchemy after_cursor_execute failed: %s", exc)
+
+    def handle_error(self, ctx: Any) -> None:
+        try:
+            if getattr(ctx, "is_pre_ping", False):
+                return  # the pool reconnects transparently; counted as an invalidation
+            context = ctx.execution_context
+            scope: Scope | None = getattr(context, _SCOPE_ATTR, None) if context is not None else None
+            emitter = get_emitter()
+            if scope is not None:
+                setattr(context, _SCOPE_ATTR, None)
+                emitter.increment("db.query", tags=scope.tags)
+                emitter.histogram("db.query.duration", scope.elapsed(), tags=scope.tags)
+                operation = scope.tags["operation"]
+            else:
+                operation = self.tags_for(ctx.statement)["operation"] if ctx.statement else "other"
+            error = ctx.original_exception if ctx.original_exception is not None else ctx.sqlalchemy_exception
+            tags = {"pool": self.name, "operation": operation, "exception": type(error).__name__}
+            emitter.increment("db.error", tags=tags)
+        except CatalogError:
+            raise
+        except Exception as exc:
+            log.debug("netauto_statsd: sqlalchemy handle_error failed: %s", exc)
+
+    # ------------------------------------------------------------------- pool
+    def _gauges_on(self) -> bool:
+        return self.pool_gauges if self.pool_gauges is not None else not self.forked
+
+    def _move(self, delta: int) -> None:
+        # Under the lock so that concurrent checkouts reach the emitter in the
+        # order they changed the figure: the last value sent is the true one.
+        with self.lock:
+            self.checked_out = max(0, self.checked_out + delta)
+            if not self._gauges_on():
+                return
+            emitter = get_emitter()
+            emitter.gauge("db.pool.connections", self.checked_out, {"pool": self.name, "state": "checked_out"})
+            if self.size is not None:
+                overflow = max(0, self.checked_out - self.size)
+                if overflow != self.overflow:
+                    self.overflow = overflow
+                    emitter.gauge("db.pool.connections", overflow, {"pool": self.name, "state": "overflow"})
+
+    def checkout(self, dbapi_connection: Any, record: Any, proxy: Any) -> None:
+        self._pool_event(1)
+
+    def checkin(self, dbapi_connection: Any, record: Any) -> None:
+        self._pool_event(-1)
+
+    def detach(self, dbapi_connection: Any, record: Any) -> None:
+        self._pool_event(-1)  # a detached connection is never checked in
+
+    def _pool_event(self, delta: int) -> None:
+        try:
+            self._move(delta)
+        except CatalogError:
+            raise
+        except Exception as exc:
+            log.debug("netauto_statsd: sqlalchemy pool event failed: %s", exc)
+
+    def invalidate(self, dbapi_connection: Any, record: Any, exception: BaseException | None) -> None:
+        try:
+            get_emitter().increment("db.pool.invalidated", tags=self.pool_tags)
+        except CatalogError:
+            raise
+        except Exception as exc:
+            log.debug("netauto_statsd: sqlalchemy invalidate failed: %s", exc)
+
+    def engine_disposed(self, engine: Engine) -> None:
+        """``dispose()`` swapped in a new pool: wrap its ``connect`` and re-read its size."""
+        try:
+            self.unpatch_pool()
+            self.patch_pool(engine.pool)
+        except CatalogError:
+            raise
+        except Exception as exc:
+            log.debug("netauto_statsd: sqlalchemy engine_disposed failed: %s", exc)
+
+    def patch_pool(self, pool: Any) -> None:
+        original = pool.connect  # bound method of the class (we never wrap twice)
+        name_tags = self.pool_tags
+        size = getattr(pool, "size", None)
+        self.size = size() if callable(size) else None
+        if self.size is not None and self._gauges_on():
+            get_emitter().gauge("db.pool.connections", self.size, {"pool": self.name, "state": "size"})
+
+        def connect() -> Any:
+            scope = Scope(name_tags)
+            try:
+                connection = original()
+            except sa_exc.TimeoutError as error:  # pool exhausted: never reaches handle_error
+                _count_pool_timeout(self.name, error)
+                raise
+            try:
+                get_emitter().histogram("db.pool.checkout_wait", scope.elapsed(), tags=name_tags)
+            except CatalogError:
+                raise
+            except Exception as exc:
+                log.debug("netauto_statsd: sqlalchemy checkout wait failed: %s", exc)
+            return connection
+
+        pool.connect = connect
+        self.patched = (pool, connect)
+
+    def unpatch_pool(self) -> None:
+        if self.patched is not None:
+            pool, wrapper = self.patched
+            if pool.__dict__.get("connect") is wrapper:
+                del pool.__dict__["connect"]
+            self.patched = None
+
+    def after_fork_in_child(self) -> None:
+        self.lock = threading.Lock()
+        self.forked = True
+        self.checked_out = 0
+        self.overflow = 0
+
+
+def _count_pool_timeout(name: str, error: BaseException) -> None:
+    try:
+        tags = {"pool": name, "operation": "other", "exception": type(error).__name__}
+        get_emitter().increment("db.error", tags=tags)
+    except CatalogError:
+        raise
+    except Exception as exc:
+        log.debug("netauto_statsd: sqlalchemy pool timeout count failed: %s", exc)
+
+
+_ENGINE_EVENTS = ("before_cursor_execute", "after_cursor_execute", "handle_error", "engine_disposed")
+_POOL_EVENTS = ("checkout", "checkin", "detach", "invalidate", "soft_invalidate")
+
+_states: weakref.WeakKeyDictionary[Engine, _EngineState] = weakref.WeakKeyDictionary()
+_states_lock = threading.Lock()
+_fork_hook_registered = False
+
+
+def _sync_engine(engine: Any) -> Engine:
+    """The :class:`Engine` behind ``engine`` (an ``AsyncEngine`` exposes it as ``sync_engine``)."""
+    target = getattr(engine, "sync_engine", engine)
+    if not isinstance(target, Engine):
+        raise TypeError(f"expected a SQLAlchemy Engine or AsyncEngine, got {type(engine).__name__}")
+    return target
+
+
+def instrument_engine(
+    engine: Any,
+    name: str = "default",
+    *,
+    tables: Iterable[str] | None = None,
+    pool_gauges: bool | None = None,
+) -> None:
+    """Start measuring the queries and the pool of ``engine``. Idempotent.
+
+    Args:
+        engine: an :class:`~sqlalchemy.engine.Engine` or an ``AsyncEngine``
+            (its ``sync_engine`` is instrumented).
+        name: the ``pool`` tag, to tell engines apart (bounded by you).
+        tables: the table names to report; others read ``other``. ``None``
+            reports every table, capped by the catalog.
+        pool_gauges: send the per-process pool gauges. ``None`` (default): yes,
+            except in a forked child of the process that instrumented the engine.
+
+    Calling it again for an instrumented engine does nothing (call
+    :func:`uninstrument_engine` first to change the arguments).
+
+    Example:
+        >>> engine = create_engine("sqlite:///netauto.db")  # doctest: +SKIP
+        >>> instrument_engine(engine, "default", tables={"runs", "chunks"})  # doctest: +SKIP
+    """
+    target = _sync_engine(engine)
+    with _states_lock:
+        if target in _states:
+            return
+        state = _EngineState(target, name, tables, pool_gauges)
+        state.checked_out = _initial_checked_out(target.pool)
+        for event_name in (*_ENGINE_EVENTS, *_POOL_EVENTS):
+            listener = getattr(state, "invalidate" if event_name == "soft_invalidate" else event_name)
+            event.listen(target, event_name, listener)
+            state.listeners.append((event_name, listener))
+        state.patch_pool(target.pool)
+        _states[target] = state
+        _register_fork_hook()
+
+
+def uninstrument_engine(engine: Any) -> None:
+    """Remove every listener and the pool wrapper :func:`instrument_engine` added. Idempotent."""
+    target = _sync_engine(engine)
+    with _states_lock:
+        state = _states.pop(target, None)
+    if state is None:
+        return
+    for event_name, listener in state.listeners:
+        if event.contains(target, event_name, listener):
+            event.remove(target, event_name, listener)
+    state.unpatch_pool()
+
+
+def is_instrumented(engine: Any) -> bool:
+    """True while ``engine`` (or the ``AsyncEngine`` around it) is instrumented."""
+    return _sync_engine(engine) in _states
+
+
+def _initial_checked_out(pool: Any) -> int:
+    figure = getattr(pool, "checkedout", None)
+    try:
+        return max(0, int(figure())) if callable(figure) else 0
+    except Exception:
+        return 0
+
+
+def _register_fork_hook() -> None:
+    global _fork_hook_registered
+    if not _fork_hook_registered and hasattr(os, "register_at_fork"):
+        os.register_at_fork(after_in_child=_after_fork_in_child)
+        _fork_hook_registered = True
+
+
+def _after_fork_in_child() -> None:
+    global _states_lock
+    _states_lock = threading.Lock()
+    for state in list(_states.values()):
+        state.after_fork_in_child()
