@@ -47,8 +47,8 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-import time
 from collections.abc import Awaitable, Callable
+from time import perf_counter
 from typing import Any, TypeVar
 
 from aiohttp import WSCloseCode, WSMsgType, web
@@ -75,6 +75,10 @@ log.addHandler(logging.NullHandler())
 UNMATCHED_ROUTE = "unmatched"
 #: Seconds between two hand-overs of a session's per-message figures to the emitter.
 PUBLISH_INTERVAL = 0.25
+#: A send that took at least this long waited (backpressure, executor compression) and is
+#: observed in ``liveview.send_latency``; faster sends are only counted. Equal to the
+#: first bucket bound, so the histogram loses nothing above it.
+WAIT_THRESHOLD = 0.001
 #: Status recorded for a request whose handler was cancelled (client gone), as nginx does.
 CLIENT_CLOSED_STATUS = 499
 
@@ -190,7 +194,6 @@ class _Session:
     __slots__ = (
         "connected",
         "failure",
-        "latencies",
         "loop",
         "mount",
         "pending_error",
@@ -201,6 +204,7 @@ class _Session:
         "tags",
         "timer",
         "transport",
+        "waits",
         "ws",
     )
 
@@ -216,7 +220,7 @@ class _Session:
         self.timer: asyncio.TimerHandle | None = None
         self.sent = 0
         self.received = 0
-        self.latencies: list[float] = []
+        self.waits: list[float] = []
         self.failure: BaseException | None = None  # the streaming error already counted
         self.pending_error: CatalogError | None = None
 
@@ -238,79 +242,70 @@ class _Session:
         ws.send_frame = self._wrap_send_frame(ws.send_frame)  # type: ignore[method-assign]
         ws.receive = self._wrap_receive(ws.receive)  # type: ignore[method-assign]
 
+    # -- hot path: a clock read and an addition per message; emission happens in publish()
     def _wrap_send(self, send: Callable[..., Awaitable[None]]) -> Callable[..., Awaitable[None]]:
         async def send_measured(*args: Any, **kwargs: Any) -> None:
-            started = time.perf_counter()
+            started = perf_counter()
             try:
                 await send(*args, **kwargs)
             except BaseException as exc:
                 self._send_failed(exc)
                 raise
-            self._sent(started)
+            waited = perf_counter() - started
+            self.sent += 1
+            if waited >= WAIT_THRESHOLD:
+                self.waits.append(waited)
+            if self.timer is None or self.mount is not None:
+                self._first_pending()
 
         return send_measured
 
     def _wrap_send_frame(self, send_frame: Callable[..., Awaitable[None]]) -> Callable[..., Awaitable[None]]:
+        send_measured = self._wrap_send(send_frame)
+
         async def send_frame_measured(message: bytes, opcode: WSMsgType, *args: Any, **kwargs: Any) -> None:
-            if opcode not in _DATA_FRAMES:  # ping, pong, close: not messages
+            if opcode in _DATA_FRAMES:
+                await send_measured(message, opcode, *args, **kwargs)
+            else:  # ping, pong, close: not messages
                 await send_frame(message, opcode, *args, **kwargs)
-                return
-            started = time.perf_counter()
-            try:
-                await send_frame(message, opcode, *args, **kwargs)
-            except BaseException as exc:
-                self._send_failed(exc)
-                raise
-            self._sent(started)
 
         return send_frame_measured
 
     def _wrap_receive(self, receive: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
         async def receive_counted(*args: Any, **kwargs: Any) -> Any:
             message = await receive(*args, **kwargs)
-            self._received(message)
-            return message
-
-        return receive_counted
-
-    # -- hot path: no emission, only local figures
-    def _sent(self, started: float) -> None:
-        try:
-            self.latencies.append(max(0.0, time.perf_counter() - started))
-            self.sent += 1
-            if self.timer is None:
-                self._first_pending()
-        except Exception as exc:
-            log.debug("netauto_statsd: live-view send accounting failed: %s", exc)
-
-    def _received(self, message: Any) -> None:
-        try:
-            kind = message.type
+            kind = getattr(message, "type", None)
             if kind in _DATA_FRAMES:
                 self.received += 1
                 if self.timer is None:
                     self._first_pending()
-            elif kind is WSMsgType.ERROR and isinstance(message.data, BaseException):
+            elif kind is WSMsgType.ERROR:
                 _guard(lambda: self._count_error(message.data), "live-view error count")
-        except CatalogError:
-            raise
-        except Exception as exc:
-            log.debug("netauto_statsd: live-view receive accounting failed: %s", exc)
+            return message
+
+        return receive_counted
 
     def _send_failed(self, exc: BaseException) -> None:
         if isinstance(exc, Exception):
             _guard(lambda: self._count_error(exc), "live-view error count")
 
     def _first_pending(self) -> None:
-        mount = self.mount
-        if mount is not None and self.sent:  # first message sent: the view is mounted
-            self.mount = None
-            get_emitter().histogram("liveview.mount", mount.elapsed(), tags=self.tags)
-        if self.loop is not None:
-            self.timer = self.loop.call_later(PUBLISH_INTERVAL, self._publish_from_timer)
+        # First figure since the last publish: schedule the next one. The first
+        # message sent also ends the mount (initial state rendered).
+        try:
+            mount = self.mount
+            if mount is not None and self.sent:
+                self.mount = None
+                get_emitter().histogram("liveview.mount", mount.elapsed(), tags=self.tags)
+            if self.timer is None and self.loop is not None:
+                self.timer = self.loop.call_later(PUBLISH_INTERVAL, self._publish_from_timer)
+        except CatalogError:
+            raise
+        except Exception as exc:
+            log.debug("netauto_statsd: live-view accounting failed: %s", exc)
 
-    def _count_error(self, exc: BaseException) -> None:
-        if exc is self.failure:
+    def _count_error(self, exc: object) -> None:
+        if exc is self.failure or not isinstance(exc, BaseException):
             return
         self.failure = exc
         get_emitter().increment("liveview.error", tags={**self.tags, "kind": type(exc).__name__})
@@ -326,20 +321,20 @@ class _Session:
             log.debug("netauto_statsd: live-view publish failed: %s", exc)
 
     def publish(self) -> None:
-        """Hand the figures gathered since the last publish to the emitter."""
+        """Hand the figures gathered since the last publish to the emitter; sample the backlog."""
         emitter = get_emitter()
         tags = self.tags
-        if self.sent:
-            emitter.increment("liveview.messages", self.sent, tags={**tags, "direction": "sent"})
-            self.sent = 0
-        if self.received:
-            emitter.increment("liveview.messages", self.received, tags={**tags, "direction": "received"})
-            self.received = 0
-        latencies, self.latencies = self.latencies, []
-        for seconds in latencies:
+        sent, self.sent = self.sent, 0
+        received, self.received = self.received, 0
+        waits, self.waits = self.waits, []
+        if sent:
+            emitter.increment("liveview.messages", sent, tags={**tags, "direction": "sent"})
+        if received:
+            emitter.increment("liveview.messages", received, tags={**tags, "direction": "received"})
+        for seconds in waits:
             emitter.histogram("liveview.send_latency", seconds, tags=tags)
         transport = self.transport
-        if latencies and transport is not None and not transport.is_closing():
+        if sent and transport is not None and not transport.is_closing():
             backlog = transport.get_write_buffer_size()  # type: ignore[attr-defined]
             emitter.histogram("liveview.backlog", backlog, tags=tags)
 
@@ -358,7 +353,7 @@ class _Session:
         emitter = get_emitter()
         try:
             self.publish()
-            if exc is not None and isinstance(exc, Exception):
+            if isinstance(exc, Exception):
                 self._count_error(exc)
             code_class = close_code_class(ws.close_code if ws is not None else None, failure)
             emitter.increment("liveview.close", tags={**self.tags, "code_class": code_class})

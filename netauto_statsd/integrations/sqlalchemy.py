@@ -128,7 +128,7 @@ class _EngineState:
         self.size: int | None = None
         self.patched: tuple[Any, Any] | None = None  # (pool, our wrapper)
         self.kinds: dict[str, dict[str, object]] = {}
-        self.pool_tags = {"pool": name}
+        self.pool_tags: dict[str, object] = {"pool": name}
 
     # ---------------------------------------------------------------- queries
     def tags_for(self, statement: str) -> dict[str, object]:

@@ -1,0 +1,368 @@
+"""RQ job, queue and worker instrumentation (the seed's PromEx Oban plugin).
+
+Install it the way RQ users pick a worker class::
+
+    rq worker -w netauto_statsd.integrations.rq.InstrumentedWorker default
+    rq worker -w netauto_statsd.integrations.rq.InstrumentedSimpleWorker default   # no fork
+
+and enqueue through :class:`InstrumentedQueue` (a drop-in ``rq.Queue``) to count
+enqueued jobs::
+
+    queue = InstrumentedQueue("default", connection=redis)
+    queue.enqueue(execute_run, run_id)
+
+Emits, tagged with ``queue`` and ``func`` (the job function's dotted name, folded
+into ``other`` outside :func:`declare_job_functions` or beyond the catalog cap):
+``rq.job.enqueued``, ``rq.job.started``, ``rq.job.finished{status}`` (succeeded,
+failed, stopped, retried), ``rq.job.failure{exception}``, ``rq.job.duration``
+(RQ's own ``ended_at - started_at``) and ``rq.job.wait`` (``started_at -
+enqueued_at``), both in seconds. Each worker also reports itself in
+``rq.workers{state=busy|idle}`` and polls ``rq.queue.jobs{state}`` for its queues
+from a daemon thread every :attr:`WorkerMetricsMixin.metrics_poll_interval`
+seconds (5 s, like the seed's Oban plugin): no second process to run.
+
+Fork safety. The default ``Worker`` forks a work horse per job that ends with
+``os._exit``. The horse reports the outcome it saw and flushes before it returns
+to RQ, then marks the job as reported in a byte of memory shared with the parent.
+When the parent finds the byte unset after the horse is gone (SIGKILL, OOM, the
+parent's own timeout kill, a stop command), it reports the outcome from Redis;
+a failure it did not see raise is counted with exception ``WorkHorseTerminated``.
+
+Version-agnostic: only ``Worker.execute_job(job, queue)``, ``perform_job(*args)``,
+``handle_exception(job, *exc_info)`` and ``work(...)`` are overridden, hooks whose
+roles did not change across RQ 1.x - 3.x (RQ 3.0 changed the signatures of
+``perform_job`` and of the ``handle_job_*`` methods, which we pass through or do
+not touch). Tested with the RQ pinned in setup.cfg (3.0.0). ``SpawnWorker`` is
+refused: its horse shares no memory with the parent.
+
+Metrics never change what a job does: any error in them is logged at debug
+level on the ``netauto_statsd`` logger and swallowed (except
+:class:`~netauto_statsd.emitter.CatalogError` in strict mode).
+"""
+
+from __future__ import annotations
+
+import logging
+import mmap
+import os
+import threading
+from collections.abc import Callable, Iterable
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import rq.worker as _rq_worker
+from rq import Queue, SimpleWorker, Worker
+from rq.job import Job, JobStatus
+
+from netauto_statsd.emitter import CatalogError, get_emitter
+from netauto_statsd.scopes import Scope
+
+if TYPE_CHECKING:
+    from rq.worker import BaseWorker as _WorkerBase
+else:
+    _WorkerBase = object
+
+log = logging.getLogger("netauto_statsd")
+log.addHandler(logging.NullHandler())
+
+__all__ = [
+    "HORSE_TERMINATED",
+    "InstrumentedQueue",
+    "InstrumentedSimpleWorker",
+    "InstrumentedWorker",
+    "WorkerMetricsMixin",
+    "declare_job_functions",
+    "job_tags",
+]
+
+#: ``exception`` tag of a failure the parent saw but the horse never reported.
+HORSE_TERMINATED = "WorkHorseTerminated"
+OTHER = "other"
+
+T = TypeVar("T")
+
+_functions: frozenset[str] | None = None
+_enqueue_depth = threading.local()
+
+#: RQ >= 2 has a worker whose horse is a fresh interpreter sharing no memory with the parent.
+_SPAWN_WORKER: type | None = getattr(_rq_worker, "SpawnWorker", None)
+_RETRIED_STATES = {JobStatus.QUEUED.value, JobStatus.SCHEDULED.value, JobStatus.DEFERRED.value}
+
+
+def declare_job_functions(names: Iterable[str] | None) -> None:
+    """Declare the job functions (dotted names) reported by name in this process.
+
+    Jobs of any other function are tagged ``func=other``. ``None`` (the default)
+    reports every function, capped by the catalog.
+
+    Example:
+        >>> declare_job_functions({"netauto.jobs.execute_run", "netauto.jobs.purge"})  # doctest: +SKIP
+    """
+    global _functions
+    _functions = frozenset(names) if names is not None else None
+
+
+def job_tags(job: Job) -> dict[str, object]:
+    """The ``queue`` and ``func`` tags of ``job`` (``func`` is ``other`` if undeclared or unreadable)."""
+    try:
+        func = job.func_name or OTHER
+    except Exception:  # undeserialisable payload: RQ will fail the job itself
+        func = OTHER
+    if _functions is not None and func not in _functions:
+        func = OTHER
+    return {"queue": job.origin, "func": func}
+
+
+def _safely(what: str, action: Callable[[], T]) -> T | None:
+    try:
+        return action()
+    except CatalogError:
+        raise
+    except Exception as exc:  # metrics never break a job
+        log.debug("netauto_statsd: rq %s failed: %s", what, exc)
+        return None
+
+
+def _status_value(job: Job) -> str:
+    status = job.get_status(refresh=False)
+    return str(getattr(status, "value", status))
+
+
+def _seconds(later: datetime | None, earlier: datetime | None) -> float | None:
+    if later is None or earlier is None:
+        return None
+    return max(0.0, (later - earlier).total_seconds())
+
+
+def _report(tags: dict[str, object], status: str, duration: float, wait: float | None, exception: str | None) -> None:
+    emitter = get_emitter()
+    outcome = {**tags, "status": status}
+    emitter.increment("rq.job.finished", tags=outcome)
+    emitter.histogram("rq.job.duration", duration, tags=outcome)
+    if wait is not None:
+        emitter.histogram("rq.job.wait", wait, tags=tags)
+    if exception is not None:
+        emitter.increment("rq.job.failure", tags={**tags, "exception": exception})
+
+
+# ------------------------------------------------------------------ enqueue
+class InstrumentedQueue(Queue):
+    """An ``rq.Queue`` that counts ``rq.job.enqueued`` for each job it creates.
+
+    Counted once per job the application enqueues or schedules through
+    ``enqueue``, ``enqueue_call``, ``enqueue_at`` / ``enqueue_in``,
+    ``enqueue_many`` and ``enqueue_job``; retries and released dependents
+    are not new jobs and are not counted again.
+    """
+
+    def _counted(self, call: Callable[[], T], jobs_of: Callable[[T], Iterable[Job]]) -> T:
+        depth = getattr(_enqueue_depth, "value", 0)
+        _enqueue_depth.value = depth + 1
+        try:
+            result = call()
+        finally:
+            _enqueue_depth.value = depth
+        if depth == 0:  # the outermost call counts, not enqueue_call -> enqueue_job
+            _safely("enqueue", lambda: _count_enqueued(jobs_of(result)))
+        return result
+
+    def enqueue_call(self, *args: Any, **kwargs: Any) -> Job:
+        """``rq.Queue.enqueue_call``, counted."""
+        return self._counted(lambda: super(InstrumentedQueue, self).enqueue_call(*args, **kwargs), _one)
+
+    def enqueue_job(self, *args: Any, **kwargs: Any) -> Job:
+        """``rq.Queue.enqueue_job``, counted."""
+        return self._counted(lambda: super(InstrumentedQueue, self).enqueue_job(*args, **kwargs), _one)
+
+    def enqueue_at(self, *args: Any, **kwargs: Any) -> Job:
+        """``rq.Queue.enqueue_at`` (and ``enqueue_in``), counted."""
+        job: Job = self._counted(lambda: super(InstrumentedQueue, self).enqueue_at(*args, **kwargs), _one)
+        return job
+
+    def enqueue_many(self, *args: Any, **kwargs: Any) -> list[Job]:
+        """``rq.Queue.enqueue_many``, each job counted."""
+        return self._counted(lambda: super(InstrumentedQueue, self).enqueue_many(*args, **kwargs), list)
+
+
+def _one(job: Job) -> list[Job]:
+    return [job]
+
+
+def _count_enqueued(jobs: Iterable[Job]) -> None:
+    emitter = get_emitter()
+    for job in jobs:
+        emitter.increment("rq.job.enqueued", tags=job_tags(job))
+
+
+# ------------------------------------------------------------------- worker
+class WorkerMetricsMixin(_WorkerBase):
+    """Job, worker and queue metrics for any forking or in-process RQ worker class.
+
+    Put it first: ``class MyWorker(WorkerMetricsMixin, rq.Worker)``.
+
+    Attributes:
+        metrics_poll_interval: seconds between two polls of the queue registries.
+    """
+
+    metrics_poll_interval: float = 5.0
+    _netauto_flag: mmap.mmap | None = None
+    _netauto_pid: int | None = None
+    _netauto_exception: str | None = None
+    _netauto_poller: threading.Thread | None = None
+    _netauto_stop: threading.Event | None = None
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        if _SPAWN_WORKER is not None and isinstance(self, _SPAWN_WORKER):
+            raise TypeError("WorkerMetricsMixin needs a forking or simple worker; SpawnWorker is not supported")
+        super().__init__(*args, **kwargs)
+
+    # ---------------------------------------------------------------- loop
+    def work(self, *args: Any, **kwargs: Any) -> bool:
+        """``work()``, with worker gauges set and the queue poller running meanwhile."""
+        _safely("worker start", self._netauto_start)
+        try:
+            return bool(super().work(*args, **kwargs))
+        finally:
+            _safely("worker stop", self._netauto_finish)
+
+    def _netauto_start(self) -> None:
+        self._netauto_pid = os.getpid()
+        self._netauto_set_state(busy=False)
+        self._netauto_stop = threading.Event()
+        self._netauto_poller = threading.Thread(
+            target=self._netauto_poll_loop, args=(self._netauto_stop,), name="netauto-rq-poller", daemon=True
+        )
+        self._netauto_poller.start()
+
+    def _netauto_finish(self) -> None:
+        if self._netauto_stop is not None:
+            self._netauto_stop.set()
+        if self._netauto_poller is not None:
+            self._netauto_poller.join(timeout=10)
+        self._netauto_poll()  # the last word is the state after this worker's work
+        self._netauto_set_state(busy=None)
+        get_emitter().flush()
+
+    def _netauto_poll_loop(self, stop: threading.Event) -> None:
+        while True:
+            _safely("queue poll", self._netauto_poll)
+            if stop.wait(self.metrics_poll_interval):
+                return
+
+    def _netauto_poll(self) -> None:
+        """Set ``rq.queue.jobs`` for each queue of this worker (one Redis round trip)."""
+        emitter = get_emitter()
+        pipe = self.connection.pipeline(transaction=False)
+        for queue in self.queues:
+            pipe.llen(queue.key)
+            for registry in (
+                queue.started_job_registry,
+                queue.failed_job_registry,
+                queue.deferred_job_registry,
+                queue.scheduled_job_registry,
+            ):
+                pipe.zcard(registry.key)
+        counts = iter(pipe.execute())
+        for queue in self.queues:
+            for state in ("queued", "started", "failed", "deferred", "scheduled"):
+                emitter.gauge("rq.queue.jobs", int(next(counts)), tags={"queue": queue.name, "state": state})
+
+    def _netauto_set_state(self, busy: bool | None) -> None:
+        """Report this worker busy, idle, or (``None``) gone, on each of its queues."""
+        emitter = get_emitter()
+        for name in self.queue_names():
+            emitter.gauge("rq.workers", 1 if busy else 0, tags={"queue": name, "state": "busy"})
+            emitter.gauge("rq.workers", 1 if busy is False else 0, tags={"queue": name, "state": "idle"})
+
+    # ------------------------------------------------------- parent process
+    def execute_job(self, job: Job, queue: Queue) -> None:
+        """Run ``job`` as RQ does; count its start and, if the horse could not, its outcome."""
+        tags = _safely("job tags", lambda: job_tags(job)) or {"queue": queue.name, "func": OTHER}
+        _safely("job start", lambda: self._netauto_started(tags))
+        flag = self._netauto_flag
+        scope = Scope(tags)
+        try:
+            super().execute_job(job, queue)
+        finally:
+            if flag is not None and flag[0] == 0:
+                _safely("unreported job", lambda: self._netauto_report_unseen(job, scope))
+            _safely("worker state", lambda: self._netauto_set_state(busy=False))
+
+    def _netauto_started(self, tags: dict[str, object]) -> None:
+        if self._netauto_flag is None:
+            self._netauto_flag = mmap.mmap(-1, 1)  # anonymous and shared: the horse writes, we read
+        self._netauto_flag[0] = 0
+        self._netauto_pid = os.getpid()
+        self._netauto_set_state(busy=True)
+        get_emitter().increment("rq.job.started", tags=tags)
+
+    def _netauto_report_unseen(self, job: Job, scope: Scope) -> None:
+        """The horse ended without reporting (killed, stopped): report from what Redis says."""
+        try:
+            stored: Job | None = type(job).fetch(job.id, connection=self.connection, serializer=job.serializer)
+        except Exception:
+            stored = None  # deleted meanwhile: the horse is gone and we know nothing better
+        state = _status_value(stored) if stored is not None else JobStatus.FAILED.value
+        if state == JobStatus.FINISHED.value:
+            status, exception = "succeeded", None
+        elif state == JobStatus.STOPPED.value:
+            status, exception = "stopped", None
+        elif state in _RETRIED_STATES:
+            status, exception = "retried", HORSE_TERMINATED
+        else:
+            status, exception = "failed", HORSE_TERMINATED
+        wait = _seconds(stored.started_at, stored.enqueued_at) if stored is not None else None
+        _report(scope.tags, status, scope.elapsed(), wait, exception)
+
+    # -------------------------------------------------- horse (or in-process)
+    def perform_job(self, *args: Any, **kwargs: Any) -> bool:
+        """Perform the job as RQ does, then report its outcome (and flush, in a forked horse)."""
+        job: Job = args[0] if args else kwargs["job"]
+        self._netauto_exception = None
+        started = Scope({})
+        performed = False
+        try:
+            performed = bool(super().perform_job(*args, **kwargs))
+            return performed
+        finally:
+            _safely("job outcome", lambda: self._netauto_report_seen(job, started, performed))
+            if self._netauto_pid is not None and os.getpid() != self._netauto_pid:
+                _safely("horse flush", get_emitter().flush)
+            if self._netauto_flag is not None:
+                self._netauto_flag[0] = 1
+
+    def handle_exception(self, job: Job, *exc_info: Any) -> None:
+        """Remember the exception class of a failing job, then let RQ handle it."""
+        if exc_info and exc_info[0] is not None:
+            self._netauto_exception = exc_info[0].__name__
+        super().handle_exception(job, *exc_info)
+
+    def _netauto_report_seen(self, job: Job, started: Scope, performed: bool) -> None:
+        tags = job_tags(job)
+        state = _status_value(job)
+        exception = self._netauto_exception
+        failed_run = exception is not None or type(getattr(job, "_result", None)).__name__ == "Retry"
+        if state == JobStatus.FINISHED.value:
+            status = "succeeded"
+        elif state == JobStatus.STOPPED.value:
+            status = "stopped"
+        elif state == JobStatus.FAILED.value:
+            status = "failed"
+        elif state in _RETRIED_STATES and failed_run:
+            status = "retried"
+        else:  # e.g. a repeating job rescheduled after a success
+            status = "succeeded" if performed and not failed_run else "failed"
+        duration = _seconds(job.ended_at, job.started_at)
+        wait = _seconds(job.started_at, job.enqueued_at)
+        _report(tags, status, duration if duration is not None else started.elapsed(), wait, exception)
+
+
+class InstrumentedWorker(WorkerMetricsMixin, Worker):
+    """RQ's default forking ``Worker``, with metrics.
+
+    ``rq worker -w netauto_statsd.integrations.rq.InstrumentedWorker <queues>``
+    """
+
+
+class InstrumentedSimpleWorker(WorkerMetricsMixin, SimpleWorker):
+    """RQ's in-process ``SimpleWorker`` with metrics (no fork)."""

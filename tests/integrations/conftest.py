@@ -1,0 +1,78 @@
+"""Fixtures for the integration tests: a real redis-server on a free loopback port."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support import Process, free_port, require_binary, wait_until
+
+REDIS_HOW = "apt-get install redis-server (Debian package)"
+
+
+class RedisServer:
+    """A throwaway redis-server: loopback only, no persistence, stopped after the session."""
+
+    def __init__(self, binary: str, workdir: Path) -> None:
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        args = [
+            binary,
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(workdir),
+            "--protected-mode",
+            "yes",
+        ]
+        self.process = Process(args, workdir / "redis.log")
+        try:
+            wait_until(self._ready, 20, "redis-server PING")
+        except AssertionError:
+            self.process.stop()
+            raise AssertionError(f"redis-server did not start:\n{self.process.log()}") from None
+
+    def _ready(self) -> bool:
+        if not self.process.alive():
+            raise AssertionError(f"redis-server exited:\n{self.process.log()}")
+        return bool(self.client().ping())
+
+    def client(self):  # type: ignore[no-untyped-def]
+        """A new redis-py client (imported here: redis is an optional test dependency)."""
+        from redis import Redis
+
+        return Redis.from_url(self.url)
+
+    def stop(self) -> None:
+        self.process.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """One redis-server for the session (skip on a laptop without it, fail under CI=true)."""
+    binary = require_binary("redis-server", REDIS_HOW)
+    server = RedisServer(binary, tmp_path_factory.mktemp("redis"))
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def redis_conn(redis_server: RedisServer):  # type: ignore[no-untyped-def]
+    """A client on an empty database; emptied again after the test."""
+    conn = redis_server.client()
+    conn.flushall()
+    try:
+        yield conn
+    finally:
+        conn.flushall()
+        conn.close()
