@@ -106,6 +106,7 @@ async def serve_once(instrumented: bool, args: argparse.Namespace, mode: str) ->
     gc.collect()
     try:
         count = args.chunks if mode == "ws" else args.requests
+        cpu_before, exporter_before = time.process_time(), COLLECTOR_CPU()
         proc = await asyncio.create_subprocess_exec(
             sys.executable, __file__, f"_client-{mode}", str(port), str(count), str(args.viewers),
             stdout=asyncio.subprocess.PIPE,
@@ -114,6 +115,10 @@ async def serve_once(instrumented: bool, args: argparse.Namespace, mode: str) ->
         if proc.returncode:
             raise RuntimeError(f"client {mode} failed ({proc.returncode})")
         result: dict[str, float] = json.loads(out)
+        cpu = time.process_time() - cpu_before
+        operations = count * args.viewers if mode == "ws" else count
+        result[f"{mode}_server_cpu_us"] = cpu / operations * 1e6
+        result[f"{mode}_server_exporter_cpu_us"] = (cpu + COLLECTOR_CPU() - exporter_before) / operations * 1e6
         return result
     finally:
         await runner.cleanup()
@@ -251,6 +256,17 @@ class Collector:
             self.sink.close()
 
 
+def _process_cpu(pid: int | None) -> float:
+    """CPU seconds used so far by process ``pid`` (0 when there is none)."""
+    if pid is None:
+        return 0.0
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+COLLECTOR_CPU: Any = lambda: 0.0  # noqa: E731 - replaced in main() once the collector runs
+
+
 def _free_port(kind: int) -> int:
     with socket.socket(socket.AF_INET, kind) as sock:
         sock.bind(("127.0.0.1", 0))
@@ -304,7 +320,9 @@ def main() -> None:
 
     from netauto_statsd.emitter import configure
 
+    global COLLECTOR_CPU
     collector = Collector(args.exporter or None)
+    COLLECTOR_CPU = lambda: _process_cpu(collector.proc.pid if collector.proc else None)  # noqa: E731
     try:
         emitter = configure(host="127.0.0.1", port=collector.port, env="bench")
         summary = asyncio.run(run(args))

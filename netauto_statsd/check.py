@@ -364,7 +364,7 @@ def resolve(rules: list[Rule], name: str, metric_type: str) -> Rule | None:
 def check_catalog(where: str, rules: list[Rule], report: Report, plain: bool, namespace: str) -> None:
     """Every catalog metric, in each encoding, must land on its declared series."""
     for metric in METRICS:
-        encodings = [("DogStatsD", wire_name(metric, namespace), ())]
+        encodings: list[tuple[str, str, tuple[str, ...]]] = [("DogStatsD", wire_name(metric, namespace), ())]
         if plain:
             sample = ".".join([wire_name(metric, namespace)] + ["v"] * len(segment_keys(metric)))
             encodings.append(("plain StatsD", sample, segment_keys(metric)))

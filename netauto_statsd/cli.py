@@ -78,6 +78,13 @@ def cmd_check(args: argparse.Namespace) -> int:
     return run_check(args.mapping, args.dashboards, exporter=args.exporter, plain=not args.no_plain)
 
 
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Run the demo app, a worker and the load generator."""
+    from netauto_statsd.demo.main import run_demo
+
+    return run_demo(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (exposed for the docs and tests)."""
     parser = argparse.ArgumentParser(prog="netauto-statsd", description=__doc__)
@@ -99,6 +106,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--exporter", default=None, help="statsd_exporter binary (default: found on PATH)")
     p.add_argument("--no-plain", action="store_true", help="skip the plain-StatsD encoding")
     p.set_defaults(handler=cmd_check)
+    p = sub.add_parser("demo", help="run the demo app, an RQ worker and a load generator (needs the demo extra)")
+    p.add_argument("--role", choices=("all", "app", "worker", "load"), default="all", help="default: all together")
+    p.add_argument("--duration", type=float, default=60.0, help="seconds of load (default 60)")
+    p.add_argument("--rate", type=float, default=2.0, help="runs started per second (default 2)")
+    p.add_argument("--devices", type=int, default=24, help="simulated devices (default 24)")
+    p.add_argument("--viewers", type=int, default=6, help="max concurrent live viewers (default 6)")
+    p.add_argument("--port", type=int, default=0, help="HTTP port of the app (default: any free port)")
+    p.add_argument("--target", default="http://127.0.0.1:8080", help="app URL for --role load")
+    p.add_argument("--quiet", action="store_true", help="no progress display")
+    p.set_defaults(handler=cmd_demo)
     return parser
 
 

@@ -134,6 +134,7 @@ def references(expr: str) -> References:
     selectors: list[Selector] = []
     stack: list[str] = []  # "agg", "call", "group", "labels"
     pending = ""  # what the next "(" opens
+    after_labels = ""  # what opens after a label list: "agg" in `sum by (x) (...)`
     i = 0
     while i < len(tokens):
         tok = tokens[i]
@@ -144,7 +145,8 @@ def references(expr: str) -> References:
                 labels.add(tok.text)
                 grouping.add(tok.text)
             elif word in _LABEL_LIST:
-                pending = "labels" if nxt == "(" else ""
+                after_labels = "agg" if pending == "agg" else ""
+                pending = "labels" if nxt == "(" else after_labels
             elif word in AGGREGATIONS and nxt in ("(", "by", "without"):
                 pending = "agg"
             elif nxt == "(":
@@ -168,8 +170,8 @@ def references(expr: str) -> References:
             stack.append(pending or "group")
             pending = ""
         elif tok.text == ")":
-            if stack:
-                stack.pop()
+            if stack and stack.pop() == "labels":
+                pending, after_labels = after_labels, ""
         i += 1
     return References(frozenset(metrics), frozenset(labels), frozenset(grouping), tuple(selectors))
 

@@ -23,6 +23,8 @@ from typing import Any
 
 #: uid of the provisioned Prometheus datasource every panel queries.
 DATASOURCE_UID = "netauto-prometheus"
+#: Grafana unit ids a panel may use; the tests hold every panel to this list.
+UNITS = frozenset({"s", "bytes", "Bps", "percentunit", "short", "ops", "reqps", "cps"})
 #: Where the dashboards live in the repository (and what the provider loads).
 DEFAULT_DIR = Path("grafana") / "dashboards"
 #: Requirement to install when the SDK is missing (also the ``dashboards`` extra).
@@ -85,7 +87,7 @@ def load_dashboards(out_dir: Path = DEFAULT_DIR) -> dict[str, dict[str, Any]]:
     return {p.name: json.loads(p.read_text(encoding="utf-8")) for p in sorted(out_dir.glob("*.json"))}
 
 
-def panels(dashboard: dict[str, Any]) -> list[dict[str, Any]]:
+def flat_panels(dashboard: dict[str, Any]) -> list[dict[str, Any]]:
     """Every non-row panel of a dashboard JSON, collapsed rows included."""
     out = []
     for panel in dashboard.get("panels", []):
@@ -98,7 +100,7 @@ def panels(dashboard: dict[str, Any]) -> list[dict[str, Any]]:
 
 def panel_queries(dashboard: dict[str, Any]) -> list[tuple[str, str]]:
     """``(panel title, PromQL expression)`` for every target of every panel."""
-    return [(p.get("title", ""), t["expr"]) for p in panels(dashboard) for t in p.get("targets", []) if "expr" in t]
+    return [(p.get("title", ""), t["expr"]) for p in flat_panels(dashboard) for t in p.get("targets", []) if "expr" in t]
 
 
 def variable_queries(dashboard: dict[str, Any]) -> list[tuple[str, str]]:
@@ -115,10 +117,11 @@ __all__ = [
     "DATASOURCE_UID",
     "DEFAULT_DIR",
     "SDK_REQUIREMENT",
+    "UNITS",
     "GeneratorUnavailable",
     "load_dashboards",
     "panel_queries",
-    "panels",
+    "flat_panels",
     "variable_queries",
     "render_dashboards",
     "stale_dashboards",

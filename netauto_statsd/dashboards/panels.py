@@ -19,12 +19,10 @@ from grafana_foundation_sdk.models import dashboard as dm
 from grafana_foundation_sdk.models import prometheus as pm
 
 from netauto_statsd import catalog
-from netauto_statsd.dashboards import DATASOURCE_UID
+from netauto_statsd.dashboards import DATASOURCE_UID, UNITS
 from netauto_statsd.promql import references
 
 DATASOURCE = dm.DataSourceRef(type_val="prometheus", uid=DATASOURCE_UID)
-#: Units a panel may use (Grafana unit ids); the tests hold every panel to this list.
-UNITS = frozenset({"s", "bytes", "Bps", "percentunit", "short", "ops", "reqps", "cps"})
 
 PanelBuilder = cogbuilder.Builder[dm.Panel]
 

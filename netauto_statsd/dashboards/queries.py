@@ -38,6 +38,19 @@ SCRAPE_SERIES: dict[str, tuple[str, ...]] = {"up": ()}
 EXPORTER_JOB = "statsd-exporter"
 
 
+def known_series() -> dict[str, tuple[str, ...]]:
+    """Every series a dashboard or alert may read, with its labels (``le`` on buckets).
+
+    The catalog's series as the mapping exposes them, the exporter self-metrics
+    and ``up``. Prometheus adds ``job`` and ``instance`` to all of them.
+    """
+    out: dict[str, tuple[str, ...]] = {}
+    for m in catalog.METRICS:
+        for series in catalog.exposed_series(m):
+            out[series] = m.label_names() + (("le",) if series.endswith("_bucket") else ())
+    return {**out, **EXPORTER_SERIES, **SCRAPE_SERIES}
+
+
 def metric(name: str) -> Metric:
     """The catalog metric ``name``; raises ``KeyError`` naming it if it is not declared."""
     try:

@@ -115,11 +115,14 @@ class Prometheus:
         self.process.stop()
 
     # ------------------------------------------------------------------ HTTP API
-    def api(self, path: str, params: Mapping[str, str | Sequence[str]] | None = None) -> Any:
-        """POST to ``/api/v1/<path>``; return ``data``. Raises PrometheusError with Prometheus' message."""
-        body = urllib.parse.urlencode(params or {}, doseq=True).encode()
-        request = urllib.request.Request(f"{self.url}/api/v1/{path}", data=body, method="POST")
-        request.add_header("Content-Type", "application/x-www-form-urlencoded")
+    def api(self, path: str, params: Mapping[str, str | Sequence[str]] | None = None, method: str = "POST") -> Any:
+        """Call ``/api/v1/<path>``; return ``data``. Raises PrometheusError with Prometheus' message."""
+        encoded = urllib.parse.urlencode(params or {}, doseq=True)
+        if method == "GET":
+            request = urllib.request.Request(f"{self.url}/api/v1/{path}?{encoded}", method="GET")
+        else:
+            request = urllib.request.Request(f"{self.url}/api/v1/{path}", data=encoded.encode(), method="POST")
+            request.add_header("Content-Type", "application/x-www-form-urlencoded")
         try:
             with urllib.request.urlopen(request, timeout=10) as response:
                 payload = json.loads(response.read())
@@ -148,19 +151,19 @@ class Prometheus:
     def label_values(self, label: str, match: str, start: float, end: float) -> list[str]:
         """Values of ``label`` on series matching ``match`` (what Grafana's label_values() asks)."""
         params = {"match[]": [match], "start": f"{start:.3f}", "end": f"{end:.3f}"}
-        return list(self.api(f"label/{urllib.parse.quote(label)}/values", params))
+        return list(self.api(f"label/{urllib.parse.quote(label)}/values", params, method="GET"))
 
     def rules(self) -> list[dict[str, Any]]:
         """Every loaded rule, each with its group name under ``group``."""
         out = []
-        for group in self.api("rules")["groups"]:
+        for group in self.api("rules", method="GET")["groups"]:
             for rule in group["rules"]:
                 out.append({**rule, "group": group["name"]})
         return out
 
     def alerts(self) -> list[dict[str, Any]]:
         """Active (pending or firing) alerts."""
-        return list(self.api("alerts")["alerts"])
+        return list(self.api("alerts", method="GET")["alerts"])
 
     # ------------------------------------------------------------------ waiting
     def scrape_count(self, job: str) -> int:

@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from netauto_statsd import catalog
-from netauto_statsd.dashboards import DEFAULT_DIR, load_dashboards, panels, variable_queries
+from netauto_statsd.dashboards import DEFAULT_DIR, flat_panels, load_dashboards, variable_queries
 from netauto_statsd.promql import parse_label_values
 from tests.grafana import grafana_support as grafana
 from tests.grafana.conftest import Stack
@@ -62,7 +62,7 @@ def _run_panels(stack: Stack, use_all: bool) -> tuple[int, list[str]]:
     ran, failures = 0, []
     for file_name, dashboard in DASHBOARDS.items():
         values = _resolve_variables(stack, dashboard, use_all)
-        for panel in panels(dashboard):
+        for panel in flat_panels(dashboard):
             for target in panel.get("targets", []):
                 where = f"{file_name} / {panel['title']} / {target['refId']}"
                 expr = grafana.interpolate(target["expr"], values)
@@ -100,7 +100,7 @@ def test_every_panel_query_returns_data(stack: Stack, use_all: bool) -> None:
     """Each target of each dashboard parses in Prometheus and returns finite data."""
     ran, failures = _run_panels(stack, use_all)
     assert not failures, f"{len(failures)} of {ran + len(failures)} panel queries failed:\n" + "\n".join(failures)
-    expected = sum(len(p.get("targets", [])) for d in DASHBOARDS.values() for p in panels(d))
+    expected = sum(len(p.get("targets", [])) for d in DASHBOARDS.values() for p in flat_panels(d))
     assert ran == expected > 0
 
 
