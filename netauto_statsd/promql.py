@@ -170,7 +170,8 @@ def references(expr: str) -> References:
             stack.append(pending or "group")
             pending = ""
         elif tok.text == ")":
-            if stack and stack.pop() == "labels":
+            closed = stack.pop() if stack else ""
+            if closed == "labels":
                 pending, after_labels = after_labels, ""
         i += 1
     return References(frozenset(metrics), frozenset(labels), frozenset(grouping), tuple(selectors))

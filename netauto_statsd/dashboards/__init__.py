@@ -31,7 +31,7 @@ DEFAULT_DIR = Path("grafana") / "dashboards"
 SDK_REQUIREMENT = "grafana-foundation-sdk==1769699379!11.6.0"
 
 
-class GeneratorUnavailable(RuntimeError):
+class GeneratorUnavailableError(RuntimeError):
     """grafana-foundation-sdk is not installed."""
 
 
@@ -39,14 +39,14 @@ def render_dashboards() -> dict[str, str]:
     """Return every dashboard as ``{file name: JSON text}``, byte-for-byte deterministic.
 
     Raises:
-        GeneratorUnavailable: grafana-foundation-sdk is not installed.
+        GeneratorUnavailableError: grafana-foundation-sdk is not installed.
     """
     try:
         from grafana_foundation_sdk.cog.encoder import JSONEncoder
 
         from netauto_statsd.dashboards.definitions import DASHBOARDS
     except ImportError as exc:
-        raise GeneratorUnavailable(
+        raise GeneratorUnavailableError(
             f"generating dashboards needs {SDK_REQUIREMENT} (pip install 'netauto-statsd[dashboards]'): {exc}"
         ) from exc
     out = {}
@@ -100,7 +100,9 @@ def flat_panels(dashboard: dict[str, Any]) -> list[dict[str, Any]]:
 
 def panel_queries(dashboard: dict[str, Any]) -> list[tuple[str, str]]:
     """``(panel title, PromQL expression)`` for every target of every panel."""
-    return [(p.get("title", ""), t["expr"]) for p in flat_panels(dashboard) for t in p.get("targets", []) if "expr" in t]
+    return [
+        (p.get("title", ""), t["expr"]) for p in flat_panels(dashboard) for t in p.get("targets", []) if "expr" in t
+    ]
 
 
 def variable_queries(dashboard: dict[str, Any]) -> list[tuple[str, str]]:
@@ -118,12 +120,12 @@ __all__ = [
     "DEFAULT_DIR",
     "SDK_REQUIREMENT",
     "UNITS",
-    "GeneratorUnavailable",
+    "GeneratorUnavailableError",
+    "flat_panels",
     "load_dashboards",
     "panel_queries",
-    "flat_panels",
-    "variable_queries",
     "render_dashboards",
     "stale_dashboards",
+    "variable_queries",
     "write_dashboards",
 ]

@@ -43,7 +43,10 @@ def pipeline_row(scope: Scope) -> Row:
     """Client and exporter health: if these are not flat zero, every other panel under-counts."""
     lost = [
         Q(exporter_rate("statsd_exporter_udp_packet_drops_total"), "UDP packets dropped (buffer full)"),
-        Q(exporter_rate("statsd_exporter_sample_errors_total", ("reason",), zero_if_absent=True), "bad sample {{reason}}"),
+        Q(
+            exporter_rate("statsd_exporter_sample_errors_total", ("reason",), zero_if_absent=True),
+            "bad sample {{reason}}",
+        ),
         Q(exporter_rate("statsd_exporter_tag_errors_total"), "bad tags"),
         Q(exporter_rate("statsd_exporter_events_actions_total", (), 'action="drop"', True), "undeclared (dropped)"),
         Q(exporter_rate("statsd_exporter_events_conflict_total", ("type",), zero_if_absent=True), "conflict {{type}}"),

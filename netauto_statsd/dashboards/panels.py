@@ -13,9 +13,10 @@ from dataclasses import dataclass
 from grafana_foundation_sdk.builders import bargauge, common, heatmap, prometheus, stat, timeseries
 from grafana_foundation_sdk.builders import dashboard as gd
 from grafana_foundation_sdk.cog import builder as cogbuilder
+from grafana_foundation_sdk.cog import variants as cogvariants
 from grafana_foundation_sdk.models import common as cm
-from grafana_foundation_sdk.models import heatmap as hm
 from grafana_foundation_sdk.models import dashboard as dm
+from grafana_foundation_sdk.models import heatmap as hm
 from grafana_foundation_sdk.models import prometheus as pm
 
 from netauto_statsd import catalog
@@ -24,7 +25,8 @@ from netauto_statsd.promql import references
 
 DATASOURCE = dm.DataSourceRef(type_val="prometheus", uid=DATASOURCE_UID)
 
-PanelBuilder = cogbuilder.Builder[dm.Panel]
+#: The panel builders a row may hold (each has ``.id()``).
+PanelBuilder = timeseries.Panel | stat.Panel | bargauge.Panel | heatmap.Panel
 
 _SERIES_HELP = {series: m.help for m in catalog.METRICS for series in catalog.exposed_series(m)}
 
@@ -52,17 +54,17 @@ def describe(text: str, targets: Sequence[Q]) -> str:
 
 def _target(q: Q, ref: str, *, instant: bool = False, fmt: pm.PromQueryFormat | None = None) -> prometheus.Dataquery:
     built = prometheus.Dataquery().expr(q.expr).ref_id(ref).datasource(DATASOURCE).legend_format(q.legend or "__auto")
-    if instant:
-        built = built.instant()
-    else:
-        built = built.range()
+    built = built.instant() if instant else built.range()
     if fmt is not None:
         built = built.format(fmt)
     return built
 
 
-def _refs(targets: Sequence[Q], **kwargs: object) -> list[prometheus.Dataquery]:
-    return [_target(q, chr(ord("A") + i), **kwargs) for i, q in enumerate(targets)]  # type: ignore[arg-type]
+def _refs(
+    targets: Sequence[Q], *, instant: bool = False, fmt: pm.PromQueryFormat | None = None
+) -> list[cogbuilder.Builder[cogvariants.Dataquery]]:
+    """Targets A, B, C... in order."""
+    return [_target(q, chr(ord("A") + i), instant=instant, fmt=fmt) for i, q in enumerate(targets)]
 
 
 def _check_unit(unit: str) -> str:
@@ -72,7 +74,14 @@ def _check_unit(unit: str) -> str:
 
 
 def graph(
-    title: str, text: str, unit: str, targets: Sequence[Q], *, width: int = 12, height: int = 8, max_: float | None = None
+    title: str,
+    text: str,
+    unit: str,
+    targets: Sequence[Q],
+    *,
+    width: int = 12,
+    height: int = 8,
+    max_: float | None = None,
 ) -> timeseries.Panel:
     """A time series panel, legend as a table with mean and last values."""
     panel = (
@@ -93,7 +102,7 @@ def graph(
             .calcs(["mean", "lastNotNull"])
         )
         .tooltip(common.VizTooltipOptions().mode(cm.TooltipDisplayMode.MULTI).sort(cm.SortOrder.DESCENDING))
-        .targets(_refs(targets))  # type: ignore[arg-type]
+        .targets(_refs(targets))
     )
     if max_ is not None:
         panel = panel.max(max_)
@@ -111,7 +120,7 @@ def single(title: str, text: str, unit: str, q: Q, *, width: int = 6, height: in
         .span(width)
         .height(height)
         .reduce_options(common.ReduceDataOptions().calcs(["lastNotNull"]).values(False))
-        .targets(_refs([q], instant=True))  # type: ignore[arg-type]
+        .targets(_refs([q], instant=True))
     )
 
 
@@ -128,7 +137,7 @@ def top(title: str, text: str, unit: str, q: Q, *, width: int = 12, height: int 
         .height(height)
         .orientation(cm.VizOrientation.HORIZONTAL)
         .reduce_options(common.ReduceDataOptions().calcs(["lastNotNull"]).values(False))
-        .targets(_refs([q], instant=True))  # type: ignore[arg-type]
+        .targets(_refs([q], instant=True))
     )
 
 
@@ -147,7 +156,7 @@ def heat(title: str, text: str, unit: str, q: Q, *, width: int = 12, height: int
         .cell_values(heatmap.CellValues().unit("cps"))
         .color(heatmap.HeatmapColorOptions().mode(hm.HeatmapColorMode.SCHEME).scheme("Oranges").steps(64))
         .rows_frame(heatmap.RowsHeatmapOptions().layout(cm.HeatmapCellLayout.LE))
-        .targets(_refs([Q(q.expr, "{{le}}")], fmt=pm.PromQueryFormat.HEATMAP))  # type: ignore[arg-type]
+        .targets(_refs([Q(q.expr, "{{le}}")], fmt=pm.PromQueryFormat.HEATMAP))
     )
 
 
@@ -176,9 +185,7 @@ class Row:
     panels: tuple[PanelBuilder, ...]
 
 
-def build(
-    uid: str, title: str, text: str, variables: Sequence[gd.QueryVariable], rows: Sequence[Row]
-) -> dm.Dashboard:
+def build(uid: str, title: str, text: str, variables: Sequence[gd.QueryVariable], rows: Sequence[Row]) -> dm.Dashboard:
     """Assemble a dashboard with stable panel ids (1, 2, ... in layout order)."""
     board = (
         gd.Dashboard(title)
@@ -216,6 +223,6 @@ def build(
         board = board.with_row(gd.Row(row.title).id(next_id))
         next_id += 1
         for panel in row.panels:
-            board = board.with_panel(panel.id(next_id))  # type: ignore[attr-defined]
+            board = board.with_panel(panel.id(next_id))
             next_id += 1
     return board.build()

@@ -114,7 +114,9 @@ class Scope:
         parts += extra
         return m.prometheus_name + suffix + ("{" + ", ".join(parts) + "}" if parts else "")
 
-    def rate(self, name: str, by: tuple[str, ...] = (), *extra: str, suffix: str = "", window: str = RATE_WINDOW) -> str:
+    def rate(
+        self, name: str, by: tuple[str, ...] = (), *extra: str, suffix: str = "", window: str = RATE_WINDOW
+    ) -> str:
         """Per-second rate of a counter (or of a histogram's ``_sum``/``_count``), summed by ``by``."""
         _check_labels(metric(name), by)
         return f"{_sum(by)}(rate({self.series(name, suffix, *extra)}[{window}]))"

@@ -61,7 +61,8 @@ def test_check_says_plainly_when_the_live_proof_is_skipped(tmp_path: Path) -> No
          'name: "$1_chunks"\n    help: "Output chunks appended to runs."\n    labels:', "expands to nothing"),
         ("      site: \"${1}\"", "      s: \"${1}\"", "label name `s` is invalid"),
         ('match: "netauto.runner.duration"\n    match_metric_type: observer',
-         'match: "netauto.runner.duration"\n    match_metric_type: counter', "is a histogram here but a counter at line"),
+         'match: "netauto.runner.duration"\n    match_metric_type: counter',
+         "is a histogram here but a counter at line"),
     ],
     ids=["typo-key", "bad-glob", "unmatched-metric", "dollar-substitution", "short-label", "type-conflict"],
 )  # fmt: skip

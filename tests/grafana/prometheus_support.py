@@ -185,8 +185,13 @@ class Prometheus:
                 count, total = expected.get(name, (0, 0.0))
                 expected[name] = (count + 1, total + value)
             selector = f'{{__name__=~"{prefix}.+"}}'
-            counts = {r["metric"]["__name__"]: int(float(r["value"][1])) for r in self.query(f"count by (__name__) ({selector})")}
-            sums = {r["metric"]["__name__"]: float(r["value"][1]) for r in self.query(f"sum by (__name__) ({selector})")}
+            counts = {
+                r["metric"]["__name__"]: int(float(r["value"][1]))
+                for r in self.query(f"count by (__name__) ({selector})")
+            }
+            sums = {
+                r["metric"]["__name__"]: float(r["value"][1]) for r in self.query(f"sum by (__name__) ({selector})")
+            }
             return bool(expected) and all(
                 counts.get(name) == count and math.isclose(sums.get(name, math.nan), total, rel_tol=1e-9)
                 for name, (count, total) in expected.items()

@@ -19,9 +19,9 @@ from netauto_statsd.dashboards import (
     DEFAULT_DIR,
     SDK_REQUIREMENT,
     UNITS,
+    flat_panels,
     load_dashboards,
     panel_queries,
-    flat_panels,
     stale_dashboards,
     variable_queries,
 )
@@ -66,7 +66,9 @@ def test_committed_json_is_what_the_generator_produces() -> None:
 def test_generation_is_deterministic_across_processes() -> None:
     """Two interpreters with different hash seeds write byte-identical JSON."""
     require_sdk()
-    script = "import json; from netauto_statsd.dashboards import render_dashboards; print(json.dumps(render_dashboards()))"
+    script = (
+        "import json; from netauto_statsd.dashboards import render_dashboards; print(json.dumps(render_dashboards()))"
+    )
     outputs = []
     for seed in ("1", "2"):
         env = {**os.environ, "PYTHONHASHSEED": seed}
@@ -89,7 +91,7 @@ def test_write_dashboards_writes_every_file(tmp_path: Path) -> None:
 
 def test_queries_refuse_labels_the_catalog_does_not_declare() -> None:
     """The generator breaks loudly when a panel groups by a tag a metric does not have."""
-    with pytest.raises(ValueError, match="runner.start has no label"):
+    with pytest.raises(ValueError, match=r"runner\.start has no label"):
         Scope().rate("runner.start", ("status",))
     with pytest.raises(KeyError, match="not in the catalog"):
         Scope().rate("runner.starts")
@@ -126,10 +128,10 @@ def test_layout_ids_unique_and_no_overlap(name: str) -> None:
     top = DASHBOARDS[name]["panels"]
     ids = [p["id"] for p in top]
     assert len(ids) == len(set(ids)), f"duplicate panel ids in {name}"
-    boxes = []
+    boxes: list[tuple[str, dict[str, int]]] = []
     for p in top:
         g = p["gridPos"]
-        assert 0 <= g["x"] and g["x"] + g["w"] <= 24, f"{name} / {p['title']}: wider than the grid"
+        assert g["x"] >= 0 and g["x"] + g["w"] <= 24, f"{name} / {p['title']}: wider than the grid"
         for other_title, o in boxes:
             overlap_x = g["x"] < o["x"] + o["w"] and o["x"] < g["x"] + g["w"]
             overlap_y = g["y"] < o["y"] + o["h"] and o["y"] < g["y"] + g["h"]

@@ -133,6 +133,7 @@ def test_every_rule_loads_and_evaluates_healthy(stack: Stack) -> None:
 
 def test_alerts_react_to_the_traffic(stack: Stack) -> None:
     """Rules see the real series: what the traffic source provokes becomes pending; the bridge stays quiet."""
+
     def active() -> set[str]:
         names = {a["labels"]["alertname"] for a in stack.prometheus.alerts()}
         return names if stack.report.pending_alerts <= names else set()
