@@ -108,7 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=cmd_check)
     p = sub.add_parser("demo", help="run the demo app, an RQ worker and a load generator (needs the demo extra)")
     p.add_argument("--role", choices=("all", "app", "worker", "load"), default="all", help="default: all together")
-    p.add_argument("--duration", type=float, default=60.0, help="seconds of load (default 60)")
+    p.add_argument("--duration", type=float, default=60.0, help="seconds of load; 0 runs until stopped (default 60)")
     p.add_argument("--rate", type=float, default=2.0, help="runs started per second (default 2)")
     p.add_argument("--devices", type=int, default=24, help="simulated devices (default 24)")
     p.add_argument("--viewers", type=int, default=6, help="max concurrent live viewers (default 6)")

@@ -31,7 +31,20 @@ TRANSPORTS = ("dogstatsd", "statsd")
 
 
 class ConfigError(ValueError):
-    """A setting has a value that cannot be used."""
+    """A setting has a value that cannot be used; ``setting`` names it."""
+
+    def __init__(self, message: str, setting: str = "") -> None:
+        super().__init__(message)
+        self.setting = setting
+
+
+#: The environment variable behind each validated setting, for error messages.
+_VARIABLES = {
+    "namespace": "NETAUTO_STATSD_NAMESPACE",
+    "flush_interval": "NETAUTO_STATSD_FLUSH_INTERVAL",
+    "max_packet": "NETAUTO_STATSD_MAX_PACKET",
+    "transport": "NETAUTO_STATSD_TRANSPORT",
+}
 
 
 @dataclass(frozen=True)
@@ -52,13 +65,13 @@ class Settings:
 
     def __post_init__(self) -> None:
         if self.transport not in TRANSPORTS:
-            raise ConfigError(f"transport must be one of {TRANSPORTS}, got {self.transport!r}")
+            raise ConfigError(f"transport must be one of {TRANSPORTS}, got {self.transport!r}", "transport")
         if not 0.01 <= self.flush_interval <= 60:
-            raise ConfigError(f"flush_interval must be within 0.01..60 s, got {self.flush_interval}")
+            raise ConfigError(f"flush_interval must be within 0.01..60 s, got {self.flush_interval}", "flush_interval")
         if not 64 <= self.max_packet <= 65000:
-            raise ConfigError(f"max_packet must be within 64..65000 bytes, got {self.max_packet}")
+            raise ConfigError(f"max_packet must be within 64..65000 bytes, got {self.max_packet}", "max_packet")
         if self.namespace and not all(part.isidentifier() for part in self.namespace.split(".")):
-            raise ConfigError(f"namespace must be dotted identifiers, got {self.namespace!r}")
+            raise ConfigError(f"namespace must be dotted identifiers, got {self.namespace!r}", "namespace")
 
 
 def _number(env: Mapping[str, str], key: str, default: float, kind: type = float) -> float:
@@ -78,13 +91,19 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
         ConfigError: a variable holds an unusable value (the message names it).
     """
     env = os.environ if env is None else env
-    return Settings(
-        namespace=env.get("NETAUTO_STATSD_NAMESPACE", DEFAULT_NAMESPACE),
-        env=env.get("NETAUTO_STATSD_ENV") or env.get("DD_ENV") or "dev",
-        service=env.get("NETAUTO_STATSD_SERVICE") or env.get("DD_SERVICE") or "netauto",
-        strict=env.get("NETAUTO_STATSD_STRICT", "").lower() in _TRUE,
-        flush_interval=_number(env, "NETAUTO_STATSD_FLUSH_INTERVAL", 0.5),
-        max_packet=int(_number(env, "NETAUTO_STATSD_MAX_PACKET", 1432, int)),
-        transport=env.get("NETAUTO_STATSD_TRANSPORT", "dogstatsd").lower(),
-        disabled=env.get("DD_DOGSTATSD_DISABLE", "").lower() in _TRUE,
-    )
+    try:
+        return Settings(
+            namespace=env.get("NETAUTO_STATSD_NAMESPACE", DEFAULT_NAMESPACE),
+            env=env.get("NETAUTO_STATSD_ENV") or env.get("DD_ENV") or "dev",
+            service=env.get("NETAUTO_STATSD_SERVICE") or env.get("DD_SERVICE") or "netauto",
+            strict=env.get("NETAUTO_STATSD_STRICT", "").lower() in _TRUE,
+            flush_interval=_number(env, "NETAUTO_STATSD_FLUSH_INTERVAL", 0.5),
+            max_packet=int(_number(env, "NETAUTO_STATSD_MAX_PACKET", 1432, int)),
+            transport=env.get("NETAUTO_STATSD_TRANSPORT", "dogstatsd").lower(),
+            disabled=env.get("DD_DOGSTATSD_DISABLE", "").lower() in _TRUE,
+        )
+    except ConfigError as exc:
+        variable = _VARIABLES.get(exc.setting)
+        if variable is None or variable not in env:
+            raise
+        raise ConfigError(f"{variable}={env[variable]!r}: {exc}", exc.setting) from None

@@ -65,6 +65,7 @@ class Emitter:
 
     def __init__(self, settings: Settings | None = None, transport: Transport | None = None) -> None:
         self.settings = settings if settings is not None else from_env()
+        self._owns_transport = transport is None
         self._transport = transport if transport is not None else build_transport(self.settings)
         self.recorder: Any = None
         self._lock = threading.Lock()
@@ -109,7 +110,8 @@ class Emitter:
                 key, found = (), None
             if found is None:
                 found = self._resolve(name, kind, tags)
-                if key:
+                # Only text values are cached: 1, 1.0 and True are equal keys but render differently.
+                if key and (not tags or all(isinstance(v, str | bytes) for v in tags.values())):
                     if len(self._cache) >= _CACHE_LIMIT:
                         self._cache.clear()
                     self._cache[key] = found
@@ -140,7 +142,8 @@ class Emitter:
                 self._stats["accepted"] += 1
                 if overflowed:
                     self._stats["overflowed"] += 1
-                    oc = self._client_context("client.overflow", (("metric", ctx[0].name),))
+                    # normalised like every tag value: a '.' would add a plain-StatsD name segment
+                    oc = self._client_context("client.overflow", (("metric", normalise_value(ctx[0].name)),))
                     self._counters[oc] = self._counters.get(oc, 0) + 1
             if self._pid != os.getpid():
                 self._start()
@@ -233,7 +236,13 @@ class Emitter:
             return dict(self._stats)
 
     def close(self) -> None:
-        """Flush, stop the flush thread and close the socket. Further emissions are kept but not sent."""
+        """Flush, stop the flush thread and close the socket. Further emissions are kept but not sent.
+
+        Idempotent: the ``atexit`` hook closes every emitter again, and must not re-send
+        the last gauges of one replaced by :func:`configure` long ago.
+        """
+        if self._closed:
+            return
         self._closed = True
         self._wake.set()
         self.flush()
@@ -276,6 +285,11 @@ class Emitter:
         self._pid = -2
         for guard in self._guards.values():
             guard._lock = threading.Lock()
+        # The parent's flush thread may have held the transport's lock (mid-send) at
+        # fork time; a fresh transport (lazy: no socket, no I/O here) cannot deadlock
+        # and never shares the parent's socket.
+        if self._owns_transport:
+            self._transport = build_transport(self.settings)
 
 
 _hooked: weakref.WeakSet[Emitter] = weakref.WeakSet()

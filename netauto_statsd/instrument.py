@@ -25,6 +25,7 @@ from __future__ import annotations
 import contextvars
 from typing import Any
 
+from netauto_statsd.catalog import BY_NAME
 from netauto_statsd.emitter import get_emitter
 from netauto_statsd.scopes import STATUS_ERROR, Instrument, Scope, TagSource, status_of
 
@@ -79,17 +80,10 @@ class runner_lifecycle(Instrument):  # noqa: N801 - reads as a decorator
         return _current.set(scope)
 
     def _exit_hook(self, token: Any) -> None:
-        _current.reset(token)
-
-    def __enter__(self) -> Scope:
-        scope = super().__enter__()
-        self._tokens = getattr(self, "_tokens", [])
-        self._tokens.append(_current.set(scope))
-        return scope
-
-    def __exit__(self, *exc_info: Any) -> None:
-        _current.reset(self._tokens.pop())
-        super().__exit__(*exc_info)
+        try:
+            _current.reset(token)
+        except ValueError:  # token from another context: never let it replace the caller's exception
+            _current.set(None)
 
 
 def current_run() -> Scope:
@@ -113,11 +107,14 @@ class timed(Instrument):  # noqa: N801
 
     def end(self, scope: Scope, exc: BaseException | None) -> None:
         """Record the elapsed seconds."""
-        get_emitter().histogram(self.metric, scope.elapsed(), tags=scope.tags)
+        get_emitter().histogram(self.metric, scope.elapsed(), tags=_with_status(self.metric, scope, exc))
 
 
 class counted(Instrument):  # noqa: N801
-    """Count calls of a function or entries into a block (counted when it ends, success or not)."""
+    """Count calls of a function or entries into a block (counted when it ends, success or not).
+
+    ``status``-tagged metrics get the status automatically, as with :class:`timed`.
+    """
 
     def __init__(self, metric: str, tags: TagSource = None) -> None:
         super().__init__(tags)
@@ -125,7 +122,15 @@ class counted(Instrument):  # noqa: N801
 
     def end(self, scope: Scope, exc: BaseException | None) -> None:
         """Add one."""
-        get_emitter().increment(self.metric, tags=scope.tags)
+        get_emitter().increment(self.metric, tags=_with_status(self.metric, scope, exc))
+
+
+def _with_status(metric: str, scope: Scope, exc: BaseException | None) -> dict[str, object]:
+    """``scope.tags`` plus ``status`` when the metric declares one and the caller did not set it."""
+    declared = BY_NAME.get(metric)
+    if declared is None or "status" not in declared.tag_keys or "status" in scope.tags:
+        return scope.tags
+    return {**scope.tags, "status": scope.status or status_of(exc)}
 
 
 def run_created(site: object, protocol: object, device: object | None = None) -> None:

@@ -12,6 +12,7 @@ of strict mode).
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import functools
 import inspect
 import logging
@@ -77,12 +78,19 @@ def _guard(action: Callable[[], None], what: str) -> None:
         log.debug("netauto_statsd: %s failed: %s", what, exc)
 
 
+#: Blocks entered with ``with`` / ``async with`` and not yet exited, innermost last:
+#: ``(instrument, scope, hook token)``. A context variable, not instance state, so one
+#: instrument object shared by many threads or asyncio tasks gives each its own scope.
+_entered: contextvars.ContextVar[tuple[tuple[Instrument, Scope, Any], ...]] = contextvars.ContextVar(
+    "netauto_statsd_entered", default=()
+)
+
+
 class Instrument:
     """Base for decorator/context-manager helpers. Subclasses override begin/end."""
 
     def __init__(self, tags: TagSource = None) -> None:
         self._tags = tags
-        self._open: list[Scope] = []
 
     # -- what subclasses implement
     def begin(self, scope: Scope) -> None:
@@ -157,13 +165,24 @@ class Instrument:
 
     def __enter__(self) -> Scope:
         scope = self._start(self._tags_for((), {}))
-        self._open.append(scope)
+        token = self._enter_hook(scope)
+        _entered.set((*_entered.get(), (self, scope, token)))
         return scope
 
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        self._finish(self._open.pop(), exc)
+        stack = _entered.get()
+        for index in range(len(stack) - 1, -1, -1):
+            if stack[index][0] is self:
+                _, scope, token = stack[index]
+                _entered.set(stack[:index] + stack[index + 1 :])
+                break
+        else:  # exited in another thread/task than entered: nothing to finish here
+            log.debug("netauto_statsd: %s exited without a matching enter", type(self).__name__)
+            return
+        self._exit_hook(token)
+        self._finish(scope, exc)
 
     async def __aenter__(self) -> Scope:
         return self.__enter__()

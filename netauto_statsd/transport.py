@@ -103,6 +103,8 @@ class DogStatsdTransport:
         self._client: Any = None
         self._failed_setup = False
         self._lock = threading.Lock()
+        self._constant_tags = [f"env:{normalise_value(settings.env)}", f"service:{normalise_value(settings.service)}"]
+        self._constant_length = len(",".join(self._constant_tags))
 
     def _build_client(self) -> Any:
         from datadog.dogstatsd.base import DogStatsd
@@ -123,7 +125,7 @@ class DogStatsdTransport:
         )
         # Env-derived tags (DATADOG_TAGS, DD_VERSION, DD_ENTITY_ID) would add
         # labels the catalog does not declare; keep exactly ours.
-        client.constant_tags = [f"env:{normalise_value(s.env)}", f"service:{normalise_value(s.service)}"]
+        client.constant_tags = list(self._constant_tags)
         # DD_EXTERNAL_ENV adds an "|e:" field that makes the exporter drop the sample.
         if getattr(client, "_external_data", None):
             client._external_data = None
@@ -147,7 +149,7 @@ class DogStatsdTransport:
             # The client's own size-triggered flush would hide its result, so we
             # size the datagrams here (same arithmetic as its serializer) and
             # flush each one explicitly: every failed packet is counted.
-            const = len(",".join(client.constant_tags))
+            const = self._constant_length
             prefix = len(self.settings.namespace) + 1 if self.settings.namespace else 0
             limit = self.settings.max_packet
             failed = 0
@@ -179,7 +181,10 @@ class DogStatsdTransport:
             if value < 0:  # a leading '-' is a relative change: set 0 first, then move down
                 yield "gauge", metric.name, "0", tags
             yield "gauge", metric.name, format_number(value), tags
-        overhead = len(self.settings.namespace) + 64
+        # Everything on a histogram line but its values, as sized in send() (so a
+        # full chunk fits one datagram): namespace, constant tags and separators.
+        prefix = len(self.settings.namespace) + 1 if self.settings.namespace else 0
+        overhead = prefix + self._constant_length + 8
         for (metric, pairs), values in batch.histograms.items():
             tags = _tag_list(pairs)
             room = self.settings.max_packet - overhead - len(metric.name) - sum(len(t) + 1 for t in tags)
@@ -200,10 +205,15 @@ def _tag_list(pairs: tuple[tuple[str, str], ...]) -> list[str]:
     return [f"{k}:{v}" for k, v in pairs]
 
 
+#: Largest magnitude accepted: anything bigger has no float64 value at the exporter
+#: (and an int of 4300+ digits cannot even be turned into text).
+_MAX_MAGNITUDE = 1.7976931348623157e308
+
+
 def is_finite_number(value: object) -> bool:
     """True for ints and floats that are not NaN or infinite (bools excluded)."""
     if value.__class__ is int:
-        return True
+        return -_MAX_MAGNITUDE <= value <= _MAX_MAGNITUDE  # type: ignore[operator,unused-ignore]
     if value.__class__ is float:
         return math.isfinite(value)  # type: ignore[arg-type,unused-ignore]
     return False

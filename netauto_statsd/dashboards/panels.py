@@ -21,6 +21,7 @@ from grafana_foundation_sdk.models import prometheus as pm
 
 from netauto_statsd import catalog
 from netauto_statsd.dashboards import DATASOURCE_UID, UNITS
+from netauto_statsd.dashboards.queries import Scope, label_values
 from netauto_statsd.promql import references
 
 DATASOURCE = dm.DataSourceRef(type_val="prometheus", uid=DATASOURCE_UID)
@@ -49,7 +50,7 @@ def describe(text: str, targets: Sequence[Q]) -> str:
                 seen.setdefault(base, _SERIES_HELP[series])
     if not seen:
         return text
-    return text + "\n\nSeries: " + "; ".join(f"{name} ({help.rstrip('.')})" for name, help in seen.items())
+    return text + "\n\nSeries: " + "; ".join(f"{name} ({line.rstrip('.')})" for name, line in seen.items())
 
 
 def _target(q: Q, ref: str, *, instant: bool = False, fmt: pm.PromQueryFormat | None = None) -> prometheus.Dataquery:
@@ -173,8 +174,22 @@ def variable(name: str, label: str, query: str, *, multi: bool) -> gd.QueryVaria
         .include_all(multi)
     )
     if multi:
-        var = var.all_value(".*").current(dm.VariableOption(selected=True, text="All", value="$__all"))
+        var = var.all_value(".*").current(dm.VariableOption(selected=True, text=["All"], value=["$__all"]))
     return var
+
+
+#: Quantiles shown by every "p50 / p95 / p99" panel.
+QUANTILES = (0.5, 0.95, 0.99)
+
+
+def quantiles(scope: Scope, name: str) -> list[Q]:
+    """p50, p95 and p99 targets of histogram ``name``."""
+    return [Q(scope.quantile(q, name), f"p{round(q * 100)}") for q in QUANTILES]
+
+
+def env_variable(source: str) -> gd.QueryVariable:
+    """The single-value ``$env`` variable, from the ``env`` label of catalog metric ``source``."""
+    return variable("env", "Environment", label_values(source, "env", ()), multi=False)
 
 
 @dataclass(frozen=True)

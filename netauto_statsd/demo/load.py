@@ -93,7 +93,8 @@ def _progress(stats: LoadStats, elapsed: float, sent: dict[str, int] | None) -> 
 
 async def generate(base: str, duration: float, rate: float, max_viewers: int, quiet: bool = False,
                    metrics_stats: Any = None, seed: int = 7) -> LoadStats:  # fmt: skip
-    """Drive ``base`` (e.g. ``http://127.0.0.1:8080``) for ``duration`` seconds at ``rate`` runs/s."""
+    """Drive ``base`` (``http://host:port``) for ``duration`` seconds (0: until cancelled) at ``rate`` runs/s."""
+    duration = duration if duration > 0 else float("inf")
     stats = LoadStats()
     rng = random.Random(seed)
     viewers: set[asyncio.Task[None]] = set()

@@ -18,12 +18,13 @@ import asyncio
 import contextlib
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 from netauto_statsd.emitter import get_emitter
@@ -214,6 +215,20 @@ async def _load(args: argparse.Namespace) -> int:
     return 0
 
 
+async def _until_signalled(main: Callable[[argparse.Namespace], Awaitable[int]], args: argparse.Namespace) -> int:
+    """Run ``main``; SIGTERM/SIGINT (``docker compose stop``) cancel it so cleanup and the last flush run."""
+    task = asyncio.ensure_future(main(args))
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, task.cancel)
+    try:
+        return await task
+    except asyncio.CancelledError:
+        say("stopped")
+        return 0
+
+
 def run_demo(args: argparse.Namespace) -> int:
     """Entry point of ``netauto-statsd demo``."""
     try:
@@ -223,8 +238,8 @@ def run_demo(args: argparse.Namespace) -> int:
                 say("--role worker needs REDIS_URL")
                 return 2
             return run_worker(url)
-        runner = {"all": _all, "app": _app, "load": _load}[args.role]
-        return asyncio.run(runner(args))
+        main = {"all": _all, "app": _app, "load": _load}[args.role]
+        return asyncio.run(_until_signalled(main, args))
     except KeyboardInterrupt:
         return 130
     finally:

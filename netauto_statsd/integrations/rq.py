@@ -228,6 +228,9 @@ class WorkerMetricsMixin(_WorkerBase):
     def _netauto_start(self) -> None:
         self._netauto_pid = os.getpid()
         self._netauto_set_state(busy=False)
+        # Send now, from the main thread: the transport is set up (and datadog
+        # imported) before the first fork, never by the flush thread while we fork.
+        get_emitter().flush()
         self._netauto_stop = threading.Event()
         self._netauto_poller = threading.Thread(
             target=self._netauto_poll_loop, args=(self._netauto_stop,), name="netauto-rq-poller", daemon=True

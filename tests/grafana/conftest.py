@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -9,7 +10,7 @@ from dataclasses import dataclass
 import pytest
 
 from tests.grafana.prometheus_support import Prometheus, require_prometheus, require_promtool
-from tests.grafana.traffic import TrafficReport, TrafficSource, synthetic_traffic
+from tests.grafana.traffic import SOURCES, TrafficReport, TrafficSource
 from tests.support import Exporter
 
 
@@ -27,14 +28,16 @@ def promtool_binary() -> str:
 
 @pytest.fixture(scope="module")
 def traffic_source() -> TrafficSource:
-    """What feeds the exporter in the end-to-end test.
+    """What feeds the exporter in the end-to-end test: ``NETAUTO_E2E_TRAFFIC`` = ``synthetic`` (default) or ``demo``.
 
-    Today: synthetic samples of every catalog metric through the real Emitter.
-    To prove the dashboards against the demo app instead, override this fixture
-    with a callable that runs ``netauto-statsd demo --duration 30`` pointed at
-    ``exporter.udp_port`` and returns a TrafficReport with its env.
+    ``synthetic``: realistic samples of every catalog metric through the real
+    Emitter (~15 s). ``demo``: ``netauto-statsd demo --duration 30`` - the app,
+    an RQ worker and the load generator (~45 s, needs redis-server).
     """
-    return synthetic_traffic
+    name = os.environ.get("NETAUTO_E2E_TRAFFIC", "synthetic")
+    if name not in SOURCES:
+        pytest.fail(f"NETAUTO_E2E_TRAFFIC={name!r}: use one of {sorted(SOURCES)}")
+    return SOURCES[name]
 
 
 @dataclass

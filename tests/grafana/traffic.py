@@ -8,14 +8,17 @@ the demo is one fixture override (see tests/grafana/conftest.py).
 
 from __future__ import annotations
 
+import os
 import random
+import subprocess
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from netauto_statsd.config import Settings
 from netauto_statsd.emitter import Emitter
 from tests.grafana.prometheus_support import Prometheus
-from tests.support import Exporter
+from tests.support import ROOT, Exporter, require_binary
 
 SITES = ("par1", "lon1", "ams-2")
 PROTOCOLS = ("ssh", "netconf", "telnet")
@@ -37,10 +40,14 @@ class TrafficReport:
     Attributes:
         env: value of the ``env`` label it used (the dashboards' ``$env``).
         pending_alerts: alert names its data must make pending (``for:`` not yet elapsed).
+        unexercised: catalog metric names it does not emit on purpose (faults it
+            does not inject). Panels reading only those must still parse, but
+            may be empty.
     """
 
     env: str
     pending_alerts: frozenset[str] = field(default_factory=frozenset)
+    unexercised: frozenset[str] = field(default_factory=frozenset)
 
 
 TrafficSource = Callable[[Exporter, Prometheus], TrafficReport]
@@ -148,3 +155,32 @@ def synthetic_traffic(exporter: Exporter, prometheus: Prometheus) -> TrafficRepo
             {"NetautoRunnerErrorRatioHigh", "NetautoClientCardinalityOverflow", "NetautoClientRejected"}
         ),
     )
+
+
+#: Catalog metrics the demo app does not produce: they need faults it does not
+#: inject (handler bugs, database errors, cardinality abuse, bad emissions).
+DEMO_UNEXERCISED = frozenset(
+    {"http.exception", "liveview.error", "db.error", "db.pool.invalidated", "client.overflow", "client.rejected"}
+)
+DEMO_SECONDS = 30
+
+
+def demo_traffic(exporter: Exporter, prometheus: Prometheus) -> TrafficReport:
+    """Run ``netauto-statsd demo --duration 30`` (app, RQ worker, load generator) against the exporter."""
+    require_binary("redis-server", "apt-get install redis-server")
+    env = {
+        **os.environ,
+        "DD_DOGSTATSD_URL": f"udp://127.0.0.1:{exporter.udp_port}",
+        "NETAUTO_STATSD_STRICT": "1",
+        "NETAUTO_STATSD_ENV": "demo-e2e",
+    }
+    env.pop("REDIS_URL", None)
+    env.pop("DATABASE_URL", None)
+    command = [sys.executable, "-m", "netauto_statsd.cli", "demo", "--duration", str(DEMO_SECONDS), "--quiet"]
+    done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, env=env, timeout=DEMO_SECONDS + 90)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return TrafficReport(env="demo-e2e", unexercised=DEMO_UNEXERCISED)
+
+
+#: Traffic sources by name, for NETAUTO_E2E_TRAFFIC.
+SOURCES: dict[str, TrafficSource] = {"synthetic": synthetic_traffic, "demo": demo_traffic}

@@ -176,8 +176,13 @@ def test_compose_spec_layout_without_obsolete_version_key() -> None:
 
 def test_every_image_is_pinned_to_an_exact_version() -> None:
     images = {f"service {name}": svc["image"] for name, svc in services().items() if "build" not in svc}
-    images.update({f"Dockerfile FROM #{i}": args.split()[0] for i, (kw, args) in
-                   enumerate(dockerfile_instructions()) if kw == "FROM"})  # fmt: skip
+    images.update(
+        {
+            f"Dockerfile FROM #{i}": args.split()[0]
+            for i, (kw, args) in enumerate(dockerfile_instructions())
+            if kw == "FROM"
+        }
+    )
     assert images and any(k.startswith("Dockerfile") for k in images)
     unpinned = {where: image for where, image in images.items() if not PINNED_IMAGE.fullmatch(image)}
     assert not unpinned, f"pin these to an exact version tag (never latest / a bare major): {unpinned}"
@@ -245,8 +250,9 @@ def test_every_bind_mount_is_a_read_only_repo_path_that_exists() -> None:
                 problems.append(f"{where}: not a relative path inside the repo")
             elif not source.exists():
                 problems.append(f"{where}: does not exist")
-            elif not any(f == str(source.relative_to(ROOT)) or f.startswith(f"{source.relative_to(ROOT)}/")
-                         for f in committed):  # fmt: skip
+            elif not any(
+                f == str(source.relative_to(ROOT)) or f.startswith(f"{source.relative_to(ROOT)}/") for f in committed
+            ):
                 problems.append(f"{where}: git-ignored, so absent from a fresh clone")
             if not mount.get("read_only"):
                 problems.append(f"{where}: must be read-only")
@@ -338,12 +344,23 @@ def test_prometheus_loads_the_repo_config_and_rules() -> None:
         assert list(on_host.glob(in_container.name)), f"rule_files {pattern} matches no file in {on_host}"
 
 
+def yaml_strings(node: Any) -> list[str]:
+    """Every string value in parsed YAML (what Grafana expands $VARS in; comments excluded)."""
+    if isinstance(node, dict):
+        return [s for value in node.values() for s in yaml_strings(value)]
+    if isinstance(node, list):
+        return [s for value in node for s in yaml_strings(value)]
+    return [node] if isinstance(node, str) else []
+
+
 def test_grafana_provisioning_matches_its_mounts_and_environment() -> None:
     grafana = services()["grafana"]
     provisioning = mount_source("grafana", "/etc/grafana/provisioning")
     assert provisioning == ROOT / "grafana" / "provisioning"
     providers = [
-        p for f in sorted((provisioning / "dashboards").glob("*.yml")) for p in yaml.safe_load(f.read_text())["providers"]
+        p
+        for f in sorted((provisioning / "dashboards").glob("*.yml"))
+        for p in yaml.safe_load(f.read_text())["providers"]
     ]
     assert providers
     for provider in providers:
@@ -352,8 +369,9 @@ def test_grafana_provisioning_matches_its_mounts_and_environment() -> None:
         assert list((ROOT / "grafana" / "dashboards").glob("*.json"))
     env = grafana["environment"]
     for source in sorted(provisioning.rglob("*.yml")):
-        for var in re.findall(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)", source.read_text()):
-            assert var in env, f"{source.relative_to(ROOT)} reads ${var}, which compose does not set for grafana"
+        for value in yaml_strings(yaml.safe_load(source.read_text())):
+            for var in re.findall(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)", value):
+                assert var in env, f"{source.relative_to(ROOT)} reads ${var}, which compose does not set for grafana"
     assert env["PROMETHEUS_URL"] == "${PROMETHEUS_URL:-http://prometheus:9090}"
     assert urlsplit(env["PROMETHEUS_URL"].split(":-", 1)[1].rstrip("}")).hostname in services()
 
@@ -363,26 +381,33 @@ def test_grafana_provisioning_matches_its_mounts_and_environment() -> None:
 
 def test_grafana_credentials_are_required_from_the_environment() -> None:
     env = services()["grafana"]["environment"]
-    for key, var in (("GF_SECURITY_ADMIN_USER", "GRAFANA_ADMIN_USER"),
-                     ("GF_SECURITY_ADMIN_PASSWORD", "GRAFANA_ADMIN_PASSWORD")):  # fmt: skip
+    for key, var in (
+        ("GF_SECURITY_ADMIN_USER", "GRAFANA_ADMIN_USER"),
+        ("GF_SECURITY_ADMIN_PASSWORD", "GRAFANA_ADMIN_PASSWORD"),
+    ):
         assert re.fullmatch(rf"\$\{{{var}:\?[^}}]+\}}", env[key]), f"{key} must be ${{{var}:?message}}"
     assert str(env["GF_AUTH_ANONYMOUS_ENABLED"]).lower() == "false"
 
 
-def env_example() -> dict[str, str]:
-    values = {}
+def env_example() -> tuple[dict[str, str], set[str]]:
+    """``(KEY=value settings, keys documented)`` of .env.example; ``#KEY=...`` documents an optional one."""
+    values, documented = {}, set()
     for line in ENV_EXAMPLE.read_text().splitlines():
-        if line.strip() and not line.lstrip().startswith("#"):
+        if match := re.match(r"#\s*([A-Z][A-Z0-9_]*)=", line.strip()):
+            documented.add(match.group(1))
+        elif line.strip() and not line.lstrip().startswith("#"):
             key, sep, value = line.partition("=")
             assert sep, f".env.example: not KEY=value: {line!r}"
             values[key.strip()] = value.strip().strip("\"'")
-    return values
+    return values, documented | set(values)
 
 
 def test_env_example_documents_every_variable_with_placeholders() -> None:
-    example = env_example()
+    example, documented = env_example()
     used = set(re.findall(r"\$\{([A-Za-z_][A-Za-z0-9_]*)", COMPOSE_FILE.read_text()))
-    assert used <= set(example), f".env.example does not document: {used - set(example)}"
+    assert used <= documented, f".env.example does not document: {used - documented}"
+    required = set(re.findall(r"\$\{([A-Za-z_][A-Za-z0-9_]*):\?", COMPOSE_FILE.read_text()))
+    assert required <= set(example), f".env.example must set the required {required - set(example)}"
     for key in ("GRAFANA_ADMIN_USER", "GRAFANA_ADMIN_PASSWORD"):
         assert example[key].startswith("change-me"), f".env.example {key} must be an obvious placeholder"
     ignored = subprocess.run(["git", "check-ignore", "-q", ".env"], cwd=ROOT)
@@ -425,7 +450,9 @@ SECRET_ASSIGNMENT = re.compile(
     r"(?i)\b[\w.-]*(?:password|passwd|secret|api[_-]?key|access[_-]?key|token)[\w.-]*['\"]?\s*[:=]\s*['\"]?([^\s'\"#,}]+)"
 )
 CONFIG_SUFFIXES = {".yml", ".yaml", ".json", ".toml", ".ini", ".cfg", ".conf", ".env", ".example", ".properties"}
-PLACEHOLDER = re.compile(r"(?i)^(?:\$.*|<[^>]*>|change-?me.*|x{3,}|\*+|example.*|dummy.*|placeholder.*|redacted|null|none|)$")
+PLACEHOLDER = re.compile(
+    r"(?i)^(?:\$.*|<[^>]*>|change-?me.*|x{3,}|\*+|example.*|dummy.*|placeholder.*|redacted|null|none|)$"
+)
 
 
 def find_secrets(name: str, text: str) -> list[str]:

@@ -1,0 +1,198 @@
+"""Benchmark: the RQ integration's cost, a forking worker instrumented vs RQ's plain ``Worker``.
+
+Run from the repo root (redis-server on PATH; statsd_exporter on PATH or --exporter)::
+
+    PATH=/tmp/gobin:$PATH python bench/bench_rq.py
+
+``--jobs`` trivial jobs (default 2,000) go through each variant, split into
+``--reps`` repetitions. In every repetition both variants run, the order
+alternating, so drift on a noisy machine hits both alike. Each variant is a real
+``rq worker --burst`` subprocess (``-w netauto_statsd.integrations.rq.InstrumentedWorker``
+or RQ's default ``Worker``) on its own redis-server; the instrumented one sends to a
+real statsd_exporter when one is found, else to a local UDP sink. Throughput is
+measured from the jobs' own timestamps (first ``started_at`` to last ``ended_at``),
+so interpreter start-up is not counted. Ratios are paired per repetition and the
+median is reported. Target: instrumented/plain >= 0.95.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH = Path(__file__).resolve().parent
+QUEUE = "bench"
+INSTRUMENTED = "netauto_statsd.integrations.rq.InstrumentedWorker"
+PLAIN = "rq.Worker"
+
+
+def trivial(n: int) -> int:
+    """The job: as cheap as a job gets, so the fork and RQ's own work dominate."""
+    return n + 1
+
+
+def free_port(kind: int = socket.SOCK_STREAM) -> int:
+    with socket.socket(socket.AF_INET, kind) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for(predicate: Any, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if predicate():
+                return
+        except Exception:
+            pass
+        time.sleep(0.02)
+    raise SystemExit(f"timed out waiting for {what}")
+
+
+class Sink:
+    """Where the instrumented worker sends: a real statsd_exporter, else a UDP socket drained by a thread."""
+
+    def __init__(self, exporter: str | None, workdir: Path) -> None:
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.port = free_port(socket.SOCK_DGRAM)
+        if exporter:
+            web = free_port()
+            self.proc = subprocess.Popen(
+                [
+                    exporter,
+                    f"--statsd.mapping-config={ROOT / 'bridge' / 'statsd_mapping.yml'}",
+                    f"--statsd.listen-udp=127.0.0.1:{self.port}",
+                    "--statsd.listen-tcp=",
+                    f"--web.listen-address=127.0.0.1:{web}",
+                    "--no-statsd.parse-influxdb-tags",
+                    "--no-statsd.parse-librato-tags",
+                    "--no-statsd.parse-signalfx-tags",
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=(workdir / "exporter.log").open("wb"),
+            )
+            import urllib.request
+
+            wait_for(lambda: urllib.request.urlopen(f"http://127.0.0.1:{web}/-/ready").status == 200, 20, "exporter")
+            self.kind = "statsd_exporter"
+        else:
+            sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            sock.bind(("127.0.0.1", self.port))
+            threading.Thread(target=lambda: [sock.recv(65535) for _ in iter(int, 1)], daemon=True).start()
+            self.kind = "UDP sink"
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            self.proc.wait(10)
+
+
+def start_redis(workdir: Path) -> tuple[subprocess.Popen[bytes], str]:
+    binary = shutil.which("redis-server") or "/usr/bin/redis-server"
+    port = free_port()
+    proc = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(workdir)],
+        stdout=subprocess.DEVNULL,
+    )
+    from redis import Redis
+
+    wait_for(lambda: Redis(port=port).ping(), 20, "redis-server")
+    return proc, f"redis://127.0.0.1:{port}/0"
+
+
+def run_batch(url: str, worker_class: str, jobs: int, env: dict[str, str]) -> float:
+    """Enqueue ``jobs`` trivial jobs, drain them with a burst worker, return jobs per second."""
+    from redis import Redis
+    from rq import Queue
+    from rq.job import Job
+
+    conn = Redis.from_url(url)
+    conn.flushall()
+    queue = Queue(QUEUE, connection=conn)
+    enqueued = queue.enqueue_many([Queue.prepare_data("bench_rq.trivial", (i,)) for i in range(jobs)])
+    subprocess.run(
+        [
+            str(Path(sys.executable).with_name("rq")),
+            "worker",
+            "--burst",
+            "--quiet",
+            "--path",
+            str(BENCH),
+            "-w",
+            worker_class,
+            "--url",
+            url,
+            QUEUE,
+        ],
+        check=True,
+        env=env,
+        cwd=ROOT,
+    )
+    done = [job for job in Job.fetch_many([j.id for j in enqueued], connection=conn) if job is not None]
+    finished = [job for job in done if job.get_status(refresh=False) == "finished"]
+    if len(finished) != jobs:
+        raise SystemExit(f"{worker_class}: only {len(finished)}/{jobs} jobs finished")
+    first = min(job.started_at for job in finished if job.started_at)
+    last = max(job.ended_at for job in finished if job.ended_at)
+    return jobs / (last - first).total_seconds()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--jobs", type=int, default=2000, help="jobs per variant, over all repetitions")
+    parser.add_argument("--reps", type=int, default=4)
+    parser.add_argument("--exporter", default=shutil.which("statsd_exporter"))
+    args = parser.parse_args()
+    per_rep = args.jobs // args.reps
+
+    with tempfile.TemporaryDirectory() as tmp:
+        workdir = Path(tmp)
+        sink = Sink(args.exporter, workdir)
+        redis_proc, url = start_redis(workdir)
+        base_env = {k: v for k, v in os.environ.items() if not k.startswith(("DD_", "NETAUTO_STATSD_"))}
+        envs = {
+            PLAIN: base_env,
+            INSTRUMENTED: {**base_env, "DD_AGENT_HOST": "127.0.0.1", "DD_DOGSTATSD_PORT": str(sink.port)},
+        }
+        results: dict[str, list[float]] = {PLAIN: [], INSTRUMENTED: []}
+        try:
+            run_batch(url, PLAIN, 50, envs[PLAIN])  # warm-up: page cache, imports
+            for rep in range(args.reps):
+                order = (PLAIN, INSTRUMENTED) if rep % 2 == 0 else (INSTRUMENTED, PLAIN)
+                for variant in order:
+                    results[variant].append(run_batch(url, variant, per_rep, envs[variant]))
+                ratio = results[INSTRUMENTED][-1] / results[PLAIN][-1]
+                print(
+                    f"rep {rep + 1}: plain {results[PLAIN][-1]:7.1f} jobs/s  "
+                    f"instrumented {results[INSTRUMENTED][-1]:7.1f} jobs/s  ratio {ratio:.3f}",
+                    flush=True,
+                )
+        finally:
+            redis_proc.terminate()
+            redis_proc.wait(10)
+            sink.stop()
+
+    ratios = [i / p for i, p in zip(results[INSTRUMENTED], results[PLAIN], strict=True)]
+    print(
+        f"\n{args.jobs} trivial jobs per variant through a forking worker, {args.reps} interleaved repetitions, "
+        f"metrics to {sink.kind}\n"
+        f"plain        median {statistics.median(results[PLAIN]):7.1f} jobs/s\n"
+        f"instrumented median {statistics.median(results[INSTRUMENTED]):7.1f} jobs/s\n"
+        f"ratio        median {statistics.median(ratios):.3f} (per repetition: "
+        f"{', '.join(f'{r:.3f}' for r in ratios)}); target >= 0.95"
+    )
+
+
+if __name__ == "__main__":
+    main()
