@@ -21,8 +21,9 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from netauto_statsd.catalog import DEFAULT_NAMESPACE, METRICS, Metric, exposed_series, wire_name
+from netauto_statsd.catalog import DEFAULT_NAMESPACE, METRICS, Metric, wire_name
 from netauto_statsd.dashboard_check import check_dashboards
+from netauto_statsd.dashboards.queries import known_series
 from netauto_statsd.findings import Report
 from netauto_statsd.live_check import live_check
 from netauto_statsd.mapping import match_metric_type, plain_match
@@ -114,14 +115,9 @@ def run_check(
             for problem in live_check(binary, path, plain):
                 report.error(mapping, 0, problem, "the exporter disagrees with the catalog: fix the rule for it")
             report.notes.append(f"live proof against {binary}: {len(METRICS)} metrics x {2 if plain else 1} encodings")
-    produced = {
-        s: set(m.label_names()) | ({"le"} if s.endswith("_bucket") else set())
-        for m in METRICS
-        for s in exposed_series(m)
-    }
     dash_dir = Path(dashboards)
     if dash_dir.is_dir():
-        for finding in check_dashboards(dash_dir, produced):
+        for finding in check_dashboards(dash_dir, known_series()):
             report.errors.append(finding)
     else:
         report.notes.append(f"no dashboards directory at {dashboards}: dashboard queries not checked")

@@ -85,6 +85,27 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(args)
 
 
+def cmd_dashboards(args: argparse.Namespace) -> int:
+    """Regenerate grafana/dashboards/*.json from the catalog, or --check they are current."""
+    from pathlib import Path
+
+    from netauto_statsd.dashboards import GeneratorUnavailableError, stale_dashboards, write_dashboards
+
+    out = Path(args.out)
+    try:
+        if args.check:
+            stale = stale_dashboards(out)
+            for name in stale:
+                print(f"{out / name}: out of date, run `netauto-statsd dashboards`")
+            return 1 if stale else 0
+        for path in write_dashboards(out):
+            print(path)
+    except GeneratorUnavailableError as exc:
+        print(f"netauto-statsd dashboards: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (exposed for the docs and tests)."""
     parser = argparse.ArgumentParser(prog="netauto-statsd", description=__doc__)
@@ -106,6 +127,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--exporter", default=None, help="statsd_exporter binary (default: found on PATH)")
     p.add_argument("--no-plain", action="store_true", help="skip the plain-StatsD encoding")
     p.set_defaults(handler=cmd_check)
+    p = sub.add_parser("dashboards", help="regenerate the Grafana dashboards from the catalog (dashboards extra)")
+    p.add_argument("--out", default="grafana/dashboards", help="output directory")
+    p.add_argument("--check", action="store_true", help="exit 1 if the committed JSON differs from the generator")
+    p.set_defaults(handler=cmd_dashboards)
+
     p = sub.add_parser("demo", help="run the demo app, an RQ worker and a load generator (needs the demo extra)")
     p.add_argument("--role", choices=("all", "app", "worker", "load"), default="all", help="default: all together")
     p.add_argument("--duration", type=float, default=60.0, help="seconds of load; 0 runs until stopped (default 60)")

@@ -43,8 +43,10 @@ level on the ``netauto_statsd`` logger and swallowed (except
 from __future__ import annotations
 
 import logging
+import math
 import mmap
 import os
+import struct
 import threading
 from collections.abc import Callable, Iterable
 from datetime import datetime
@@ -195,6 +197,53 @@ def _count_enqueued(jobs: Iterable[Job]) -> None:
 
 
 # ------------------------------------------------------------------- worker
+class _Outcome:
+    """One execution's outcome, in a page shared with the forked horse.
+
+    The process that performed the job (the horse, or the worker itself for
+    ``SimpleWorker``) writes it; the worker reads it once the horse is gone and
+    emits. So the horse sends nothing of ours (no socket, no flush thread per
+    job), and an unset record after the horse ended means nobody saw the end.
+    """
+
+    _LAYOUT = struct.Struct("<BBddB64s")  # written, status, duration, wait (NaN: unknown), exception
+    _STATUSES = ("succeeded", "failed", "stopped", "retried")
+
+    def __init__(self) -> None:
+        self._page = mmap.mmap(-1, self._LAYOUT.size)  # anonymous + MAP_SHARED: survives fork
+
+    def clear(self) -> None:
+        self._page[0] = 0
+
+    def write(self, status: str, duration: float, wait: float | None, exception: str | None) -> None:
+        name = (exception or "").encode("utf-8", "replace")[:64]
+        wait_value = math.nan if wait is None else wait
+        self._LAYOUT.pack_into(self._page, 0, 0, self._STATUSES.index(status), duration, wait_value, len(name), name)
+        self._page[0] = 1  # last: the record is complete
+
+    def read(self) -> tuple[str, float, float | None, str | None] | None:
+        written, status, duration, wait, length, name = self._LAYOUT.unpack_from(self._page, 0)
+        if not written:
+            return None
+        exception = name[:length].decode("utf-8", "replace") if length else None
+        return self._STATUSES[status], duration, None if math.isnan(wait) else wait, exception
+
+
+def _seen_status(job: Job, performed: bool, exception: str | None) -> str:
+    """Classify an execution its performer watched end, from the status RQ left on the job."""
+    state = _status_value(job)
+    failed_run = exception is not None or type(getattr(job, "_result", None)).__name__ == "Retry"
+    if state == JobStatus.FINISHED.value:
+        return "succeeded"
+    if state == JobStatus.STOPPED.value:
+        return "stopped"
+    if state == JobStatus.FAILED.value:
+        return "failed"
+    if state in _RETRIED_STATES and failed_run:
+        return "retried"
+    return "succeeded" if performed and not failed_run else "failed"  # e.g. a repeat scheduled after success
+
+
 class WorkerMetricsMixin(_WorkerBase):
     """Job, worker and queue metrics for any forking or in-process RQ worker class.
 
@@ -205,7 +254,7 @@ class WorkerMetricsMixin(_WorkerBase):
     """
 
     metrics_poll_interval: float = 5.0
-    _netauto_flag: mmap.mmap | None = None
+    _netauto_outcome: _Outcome | None = None
     _netauto_pid: int | None = None
     _netauto_exception: str | None = None
     _netauto_poller: threading.Thread | None = None
@@ -279,28 +328,33 @@ class WorkerMetricsMixin(_WorkerBase):
 
     # ------------------------------------------------------- parent process
     def execute_job(self, job: Job, queue: Queue) -> None:
-        """Run ``job`` as RQ does; count its start and, if the horse could not, its outcome."""
+        """Run ``job`` as RQ does, counting its start and then its outcome."""
         tags = _safely("job tags", lambda: job_tags(job)) or {"queue": queue.name, "func": OTHER}
-        _safely("job start", lambda: self._netauto_started(tags))
-        flag = self._netauto_flag
+        outcome = _safely("job start", lambda: self._netauto_started(tags))
         scope = Scope(tags)
         try:
             super().execute_job(job, queue)
         finally:
-            if flag is not None and flag[0] == 0:
-                _safely("unreported job", lambda: self._netauto_report_unseen(job, scope))
+            if outcome is not None:
+                _safely("job outcome", lambda: self._netauto_report(job, scope, outcome))
             _safely("worker state", lambda: self._netauto_set_state(busy=False))
 
-    def _netauto_started(self, tags: dict[str, object]) -> None:
-        if self._netauto_flag is None:
-            self._netauto_flag = mmap.mmap(-1, 1)  # anonymous and shared: the horse writes, we read
-        self._netauto_flag[0] = 0
+    def _netauto_started(self, tags: dict[str, object]) -> _Outcome:
+        if self._netauto_outcome is None:
+            self._netauto_outcome = _Outcome()
+        self._netauto_outcome.clear()
         self._netauto_pid = os.getpid()
         self._netauto_set_state(busy=True)
         get_emitter().increment("rq.job.started", tags=tags)
+        return self._netauto_outcome
 
-    def _netauto_report_unseen(self, job: Job, scope: Scope) -> None:
-        """The horse ended without reporting (killed, stopped): report from what Redis says."""
+    def _netauto_report(self, job: Job, scope: Scope, outcome: _Outcome) -> None:
+        seen = outcome.read()
+        if seen is not None:
+            _report(scope.tags, *seen)
+            return
+        # Nobody saw the end (horse killed by SIGKILL, OOM, our timeout, a stop
+        # command): report what RQ recorded in Redis.
         try:
             stored: Job | None = type(job).fetch(job.id, connection=self.connection, serializer=job.serializer)
         except Exception:
@@ -319,7 +373,7 @@ class WorkerMetricsMixin(_WorkerBase):
 
     # -------------------------------------------------- horse (or in-process)
     def perform_job(self, *args: Any, **kwargs: Any) -> bool:
-        """Perform the job as RQ does, then report its outcome (and flush, in a forked horse)."""
+        """Perform the job as RQ does, then record its outcome (and flush the job's own metrics, in a horse)."""
         job: Job = args[0] if args else kwargs["job"]
         self._netauto_exception = None
         started = Scope({})
@@ -328,11 +382,9 @@ class WorkerMetricsMixin(_WorkerBase):
             performed = bool(super().perform_job(*args, **kwargs))
             return performed
         finally:
-            _safely("job outcome", lambda: self._netauto_report_seen(job, started, performed))
-            if self._netauto_pid is not None and os.getpid() != self._netauto_pid:
-                _safely("horse flush", get_emitter().flush)
-            if self._netauto_flag is not None:
-                self._netauto_flag[0] = 1
+            _safely("job outcome", lambda: self._netauto_record(job, started, performed))
+            if os.getpid() != self._netauto_pid:
+                _safely("horse flush", get_emitter().flush)  # before RQ's os._exit
 
     def handle_exception(self, job: Job, *exc_info: Any) -> None:
         """Remember the exception class of a failing job, then let RQ handle it."""
@@ -340,24 +392,16 @@ class WorkerMetricsMixin(_WorkerBase):
             self._netauto_exception = exc_info[0].__name__
         super().handle_exception(job, *exc_info)
 
-    def _netauto_report_seen(self, job: Job, started: Scope, performed: bool) -> None:
-        tags = job_tags(job)
-        state = _status_value(job)
+    def _netauto_record(self, job: Job, started: Scope, performed: bool) -> None:
         exception = self._netauto_exception
-        failed_run = exception is not None or type(getattr(job, "_result", None)).__name__ == "Retry"
-        if state == JobStatus.FINISHED.value:
-            status = "succeeded"
-        elif state == JobStatus.STOPPED.value:
-            status = "stopped"
-        elif state == JobStatus.FAILED.value:
-            status = "failed"
-        elif state in _RETRIED_STATES and failed_run:
-            status = "retried"
-        else:  # e.g. a repeating job rescheduled after a success
-            status = "succeeded" if performed and not failed_run else "failed"
+        status = _seen_status(job, performed, exception)
         duration = _seconds(job.ended_at, job.started_at)
         wait = _seconds(job.started_at, job.enqueued_at)
-        _report(tags, status, duration if duration is not None else started.elapsed(), wait, exception)
+        seconds = duration if duration is not None else started.elapsed()
+        if self._netauto_outcome is not None:
+            self._netauto_outcome.write(status, seconds, wait, exception)
+        else:  # perform_job called outside execute_job: report directly
+            _report(job_tags(job), status, seconds, wait, exception)
 
 
 class InstrumentedWorker(WorkerMetricsMixin, Worker):

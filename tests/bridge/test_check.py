@@ -99,4 +99,4 @@ def test_check_fails_on_a_dashboard_label_that_does_not_exist(tmp_path: Path) ->
     (tmp_path / "d.json").write_text(json.dumps(dashboard))
     done = run_check("--dashboards", str(tmp_path))
     assert done.returncode == 1
-    assert "grouping label `sitez`" in done.stdout
+    assert "grouping by 'sitez'" in done.stdout
