@@ -53,6 +53,11 @@ class _Rejected:
         self.error = error
 
 
+#: A resolved emission: its context id, and the id of the ``client.overflow``
+#: context to bump when the cardinality cap folded its tags (``None`` otherwise).
+_Resolved = tuple[int, int | None]
+
+
 class Emitter:
     """Checks, aggregates and flushes metrics. Thread-safe and fork-aware.
 
@@ -70,11 +75,17 @@ class Emitter:
         self.recorder: Any = None
         self._lock = threading.Lock()
         self._flush_lock = threading.Lock()
-        self._cache: dict[tuple[Any, ...], tuple[Context, bool] | _Rejected] = {}
+        self._cache: dict[tuple[Any, ...], _Resolved | _Rejected] = {}
         self._guards: dict[str, CardinalityGuard] = {}
-        self._counters: dict[Context, float] = {}
-        self._histograms: dict[Context, list[float]] = {}
-        self._gauges: dict[Context, float] = {}
+        # Aggregation is keyed by a small int per distinct context: hashing the
+        # (Metric, tags) context itself on every call costs more than the rest of
+        # the hot path. Contexts are only looked up by id at flush time.
+        self._contexts: list[Context] = []
+        self._context_ids: dict[tuple[str, tuple[tuple[str, str], ...]], int] = {}
+        self._ids_lock = threading.Lock()
+        self._counters: dict[int, float] = {}
+        self._histograms: dict[int, list[float]] = {}
+        self._gauges: dict[int, float] = {}
         self._stats = dict.fromkeys(
             ("accepted", "rejected", "overflowed", "dropped_pending", "flushes", "packets_failed", "internal_errors"),
             0,
@@ -121,31 +132,31 @@ class Emitter:
             if not is_finite_number(value) or (kind == "counter" and value < 0):
                 self._reject(_Rejected("bad_value", f"{name}: value must be a finite number, got {value!r}"))
                 return
-            ctx, overflowed = found  # type: ignore[misc]
+            cid, overflow = found  # type: ignore[misc]
             if self.recorder is not None:
-                self.recorder.record(name, ctx[0].type, value, dict(ctx[1]), kind == "gauge+")
+                metric, pairs = self._contexts[cid]
+                self.recorder.record(name, metric.type, value, dict(pairs), kind == "gauge+")
             with self._lock:
                 if kind == "counter":
-                    self._counters[ctx] = self._counters.get(ctx, 0) + value
+                    counters = self._counters
+                    counters[cid] = counters.get(cid, 0) + value
                 elif kind == "histogram":
-                    samples = self._histograms.get(ctx)
+                    samples = self._histograms.get(cid)
                     if samples is None:
-                        self._histograms[ctx] = [value]
+                        self._histograms[cid] = [value]
                     elif len(samples) < _MAX_PENDING:
                         samples.append(value)
                     else:
                         self._stats["dropped_pending"] += 1
                 elif kind == "gauge":
-                    self._gauges[ctx] = value
+                    self._gauges[cid] = value
                 else:
-                    self._gauges[ctx] = self._gauges.get(ctx, 0) + value
+                    self._gauges[cid] = self._gauges.get(cid, 0) + value
                 self._stats["accepted"] += 1
-                if overflowed:
+                if overflow is not None:
                     self._stats["overflowed"] += 1
-                    # normalised like every tag value: a '.' would add a plain-StatsD name segment
-                    oc = self._client_context("client.overflow", (("metric", normalise_value(ctx[0].name)),))
-                    self._counters[oc] = self._counters.get(oc, 0) + 1
-            if self._pid != os.getpid():
+                    self._counters[overflow] = self._counters.get(overflow, 0) + 1
+            if self._pid < 0:  # flush thread not started in this process (or we were forked)
                 self._start()
         except CatalogError:
             raise
@@ -154,7 +165,7 @@ class Emitter:
             log.debug("netauto_statsd: dropped %s: %s", name, exc)
 
     # ------------------------------------------------------------- resolution
-    def _resolve(self, name: str, kind: str, tags: Tags) -> tuple[Context, bool] | _Rejected:
+    def _resolve(self, name: str, kind: str, tags: Tags) -> _Resolved | _Rejected:
         metric = catalog.BY_NAME.get(name)
         if metric is None:
             return _Rejected("unknown_metric", f"metric {name!r} is not in the catalog")
@@ -186,10 +197,24 @@ class Emitter:
         pairs = tuple(zip(metric.tag_keys, admitted, strict=False))
         if metric.per_process:
             pairs += (("process", self._process_value()),)
-        return (metric, pairs), overflowed
+        # the metric name is normalised like every tag value: a '.' would add a plain-StatsD name segment
+        overflow = self._client_context("client.overflow", (("metric", normalise_value(name)),)) if overflowed else None
+        return self._context_id(metric, pairs), overflow
 
-    def _client_context(self, name: str, pairs: tuple[tuple[str, str], ...]) -> Context:
-        return (catalog.BY_NAME[name], pairs)
+    def _context_id(self, metric: catalog.Metric, pairs: tuple[tuple[str, str], ...]) -> int:
+        key = (metric.name, pairs)
+        cid = self._context_ids.get(key)
+        if cid is None:
+            with self._ids_lock:
+                cid = self._context_ids.get(key)
+                if cid is None:
+                    cid = len(self._contexts)
+                    self._contexts.append((metric, pairs))
+                    self._context_ids[key] = cid
+        return cid
+
+    def _client_context(self, name: str, pairs: tuple[tuple[str, str], ...]) -> int:
+        return self._context_id(catalog.BY_NAME[name], pairs)
 
     def _process_value(self) -> str:
         if not self._process_tag:
@@ -214,8 +239,14 @@ class Emitter:
         """
         with self._flush_lock:
             with self._lock:
-                batch = Batch(self._counters, dict(self._gauges), self._histograms)
+                counters, gauges, histograms = self._counters, dict(self._gauges), self._histograms
                 self._counters, self._histograms = {}, {}
+            contexts = self._contexts
+            batch = Batch(
+                {contexts[cid]: value for cid, value in counters.items()},
+                {contexts[cid]: value for cid, value in gauges.items()},
+                {contexts[cid]: values for cid, values in histograms.items()},
+            )
             if not len(batch):
                 return 0
             try:
@@ -253,10 +284,9 @@ class Emitter:
         with self._flush_lock:
             if self._pid == os.getpid() or self._closed:
                 return
-            first = self._pid == -1
+            if self._pid == -1:  # first start: hooks before _pid, so a fork in between still resets us
+                _register_process_hooks(self)
             self._pid = os.getpid()
-        if first:
-            _register_process_hooks(self)
         thread = threading.Thread(target=self._run, name="netauto-statsd-flush", daemon=True)
         thread.start()
 
@@ -277,6 +307,7 @@ class Emitter:
         # new process tag. The flush thread restarts on the first emission.
         self._lock = threading.Lock()
         self._flush_lock = threading.Lock()
+        self._ids_lock = threading.Lock()
         self._wake = threading.Event()
         self._counters, self._histograms = {}, {}
         self._gauges = {}

@@ -13,7 +13,7 @@ import functools
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from aiohttp import web
+from aiohttp import WSMsgType, web
 
 from netauto_statsd.demo import automation
 from netauto_statsd.integrations.aiohttp import instrument_app, live_view
@@ -40,6 +40,38 @@ async def devices(request: web.Request) -> web.Response:
     """List the devices."""
     rows = await blocking(automation.list_devices)
     return web.json_response([{"id": d.id, "name": d.name, "site": d.site, "protocol": d.protocol} for d in rows])
+
+
+async def add_device(request: web.Request) -> web.Response:
+    """Register ``{"name", "site", "protocol"}``; 409 when the name exists (a database IntegrityError)."""
+    from sqlalchemy.exc import IntegrityError
+
+    try:
+        body = await request.json()
+        name, site, protocol = str(body["name"])[:64], str(body["site"])[:32], str(body["protocol"])[:16]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise web.HTTPBadRequest(text=f"expected name, site, protocol: {exc}") from exc
+    try:
+        device = await blocking(automation.add_device, name, site, protocol)
+    except IntegrityError as exc:
+        raise web.HTTPConflict(text=f"device {name} exists") from exc
+    return web.json_response({"id": device.id, "name": device.name}, status=201)
+
+
+class DeviceUnreachableError(ConnectionError):
+    """The simulated device did not answer the config fetch."""
+
+
+async def device_config(request: web.Request) -> web.Response:
+    """Fetch a device's running config: every 4th device (by id) is unreachable.
+
+    The exception is deliberately not caught: it shows up as a 500 and in
+    ``http.exception`` - what an unhandled bug looks like on the dashboards.
+    """
+    device_id = int(request.match_info["device_id"])
+    if device_id % 4 == 0:
+        raise DeviceUnreachableError(f"device {device_id} did not answer")
+    return web.json_response({"device_id": device_id, "config": "hostname demo\n!"})
 
 
 async def start_run(request: web.Request) -> web.Response:
@@ -86,6 +118,8 @@ async def run_live(request: web.Request) -> web.WebSocketResponse:
     try:
         seq = -1
         while not ws.closed:
+            if reader.done() and not reader.cancelled() and reader.exception() is not None:
+                raise reader.exception()  # type: ignore[misc]
             chunks = await blocking(automation.chunks_after, run_id, seq)
             for chunk in chunks:
                 await ws.send_json({"type": "chunk", "seq": chunk.seq, "data": chunk.data.decode(errors="replace")})
@@ -104,10 +138,15 @@ async def run_live(request: web.Request) -> web.WebSocketResponse:
     return ws
 
 
+class ViewerProtocolError(ValueError):
+    """The browser sent a command the live view does not know."""
+
+
 async def _drain(ws: web.WebSocketResponse) -> None:
-    """Read what the browser sends (keeps close frames flowing)."""
-    async for _ in ws:
-        pass
+    """Read what the browser sends: ``hello`` / ``ping`` only; anything else is a protocol error."""
+    async for message in ws:
+        if message.type == WSMsgType.TEXT and message.data not in ("hello", "ping"):
+            raise ViewerProtocolError(f"unknown command {message.data[:40]!r}")
 
 
 def build_app(enqueue: Enqueue) -> web.Application:
@@ -116,6 +155,8 @@ def build_app(enqueue: Enqueue) -> web.Application:
     app[ENQUEUE_KEY] = enqueue
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/api/devices", devices)
+    app.router.add_post("/api/devices", add_device)
+    app.router.add_get("/api/devices/{device_id}/config", device_config)
     app.router.add_post("/api/runs", start_run)
     app.router.add_get("/api/runs/{run_id}", show_run)
     app.router.add_get("/api/stats", stats)

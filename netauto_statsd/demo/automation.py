@@ -23,6 +23,14 @@ def seed_devices(count: int) -> None:
                 db.add(Device(name=name, site=SITES[index % len(SITES)], protocol=PROTOCOLS[index % len(PROTOCOLS)]))
 
 
+def add_device(name: str, site: str, protocol: str) -> Device:
+    """Register a device; a duplicate name raises sqlalchemy's IntegrityError (the unique constraint)."""
+    with session() as db, db.begin():
+        device = Device(name=name, site=site, protocol=protocol)
+        db.add(device)
+    return device
+
+
 def list_devices() -> list[Device]:
     """Every device, by id."""
     with session() as db:

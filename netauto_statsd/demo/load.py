@@ -19,6 +19,9 @@ import aiohttp
 
 from netauto_statsd.demo.devices import COMMANDS
 
+#: steps (mod 10) of the fault tour: bad body, stale link, device config, duplicate device
+FAULT_STEPS = {2, 4, 6, 8}
+
 
 @dataclass
 class LoadStats:
@@ -31,6 +34,7 @@ class LoadStats:
     viewers_total: int = 0
     viewers_left_early: int = 0
     messages: int = 0
+    faults: int = 0
     run_states: dict[str, int] = field(default_factory=dict)
 
 
@@ -38,9 +42,11 @@ async def _viewer(http: aiohttp.ClientSession, base: str, run_id: int, stats: Lo
     stats.viewers_open += 1
     stats.viewers_total += 1
     leave_after = rng.randint(1, 4) if rng.random() < 0.2 else None
+    # every 7th viewer runs a buggy browser build that sends an unknown command
+    greeting = "subscribe-everything" if stats.viewers_total % 7 == 3 else "hello"
     try:
         async with http.ws_connect(f"{base}/runs/{run_id}/live", timeout=aiohttp.ClientWSTimeout(ws_close=5)) as ws:
-            await ws.send_str("hello")
+            await ws.send_str(greeting)
             seen = 0
             async for msg in ws:
                 stats.messages += 1
@@ -59,7 +65,11 @@ async def _viewer(http: aiohttp.ClientSession, base: str, run_id: int, stats: Lo
 
 async def _start_run(http: aiohttp.ClientSession, base: str, devices: list[dict[str, Any]], rng: random.Random,
                      stats: LoadStats) -> int | None:  # fmt: skip
-    roll = rng.random()
+    # A fixed tour of client mistakes and device faults, so every outcome shows up
+    # within the first ten steps whatever the rate; the rest are runs.
+    step = stats.runs_started + stats.bad_requests + stats.faults
+    stats.faults += step % 10 in FAULT_STEPS
+    roll = {2: 0.01, 4: 0.04, 6: 0.10, 8: 0.13}.get(step % 10, 1.0)
     try:
         if roll < 0.03:  # a client bug: bad body -> 400
             async with http.post(f"{base}/api/runs", data=b"not json") as resp:
@@ -67,6 +77,17 @@ async def _start_run(http: aiohttp.ClientSession, base: str, devices: list[dict[
             return None
         if roll < 0.06:  # a stale link -> 404
             async with http.get(f"{base}/api/runs/999999999") as resp:
+                stats.bad_requests += resp.status >= 400
+            return None
+        if roll < 0.12:  # fetch a device config: every 4th device is unreachable -> 500
+            device_id = devices[(step // 10) % len(devices)]["id"] if step % 20 == 6 else 4
+            async with http.get(f"{base}/api/devices/{device_id}/config") as resp:
+                stats.http_errors += resp.status >= 500
+            return None
+        if roll < 0.14:  # register a device that exists -> 409 (a database IntegrityError)
+            device = rng.choice(devices)
+            body = {"name": device["name"], "site": device["site"], "protocol": device["protocol"]}
+            async with http.post(f"{base}/api/devices", json=body) as resp:
                 stats.bad_requests += resp.status >= 400
             return None
         device = rng.choice(devices)

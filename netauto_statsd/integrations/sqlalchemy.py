@@ -100,12 +100,13 @@ def classify_statement(statement: str) -> tuple[str, str]:
     start = _LEADING.match(statement)
     head = _KEYWORD.match(statement, start.end() if start else 0)
     keyword = head.group(0).lower() if head else ""
-    if keyword == "with":
+    body = 0
+    if keyword == "with":  # the statement's verb follows its common table expressions
         dml = _DML_AFTER_WITH.search(statement)
-        keyword = dml.group(1).lower() if dml else "select"
+        keyword, body = (dml.group(1).lower(), dml.start()) if dml else ("select", 0)
     if keyword not in _OPERATIONS:
         return "other", NO_TABLE
-    found = _TABLE_AFTER[keyword].search(statement)
+    found = _TABLE_AFTER[keyword].search(statement, body)
     if found is None:
         return keyword, NO_TABLE
     last = re.split(r"\s*\.\s*", found.group(1))[-1]
