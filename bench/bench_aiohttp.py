@@ -108,7 +108,12 @@ async def serve_once(instrumented: bool, args: argparse.Namespace, mode: str) ->
         count = args.chunks if mode == "ws" else args.requests
         cpu_before, exporter_before = time.process_time(), COLLECTOR_CPU()
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, __file__, f"_client-{mode}", str(port), str(count), str(args.viewers),
+            sys.executable,
+            __file__,
+            f"_client-{mode}",
+            str(port),
+            str(count),
+            str(args.viewers),
             stdout=asyncio.subprocess.PIPE,
         )
         out, _ = await proc.communicate()
@@ -278,7 +283,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     results: dict[str, dict[str, list[float]]] = {"plain": {}, "instrumented": {}}
     for rep in range(args.reps):
         order = ("plain", "instrumented") if rep % 2 == 0 else ("instrumented", "plain")
-        for mode in ("ws", "http"):
+        for mode in args.scenarios.split(","):
             for variant in order:
                 figures = await serve_once(variant == "instrumented", args, mode)
                 for key, value in figures.items():
@@ -314,6 +319,7 @@ def main() -> None:
     parser.add_argument("--chunks", type=int, default=20_000)
     parser.add_argument("--viewers", type=int, default=10)
     parser.add_argument("--requests", type=int, default=20_000)
+    parser.add_argument("--scenarios", default="ws,http", help="comma-separated: ws, http")
     parser.add_argument("--exporter", default=shutil.which("statsd_exporter"), help="statsd_exporter binary, or ''")
     parser.add_argument("--json", type=Path, help="also write the summary here")
     args = parser.parse_args()

@@ -125,11 +125,12 @@ def single(engine: Engine, queries: int, base: int) -> None:
             conn.execute(select(runs.c.site).where(runs.c.id == (base + q) % ROWS)).scalar()
 
 
-def timed(scenario: Callable[[Engine, int, int], None], engine: Engine, queries: int, base: int) -> float:
+def timed(scenario: Callable[[Engine, int, int], None], engine: Engine, queries: int, base: int) -> tuple[float, float]:
+    """Queries per second of wall time, and per second of this process's CPU time (all its threads)."""
     gc.collect()
-    started = time.perf_counter()
+    wall, cpu = time.perf_counter(), time.process_time()
     scenario(engine, queries, base)
-    return queries / (time.perf_counter() - started)
+    return queries / (time.perf_counter() - wall), queries / (time.process_time() - cpu)
 
 
 def main() -> None:
@@ -152,22 +153,26 @@ def main() -> None:
             for name, scenario in (("unit", unit), ("single", single)):
                 for engine in engines.values():  # warm-up: statement caches, pool
                     timed(scenario, engine, 200, 0)
-                rates: dict[str, list[float]] = {"plain": [], "instrumented": []}
+                rates: dict[str, list[tuple[float, float]]] = {"plain": [], "instrumented": []}
                 for rep in range(args.reps):
                     order = ("plain", "instrumented") if rep % 2 == 0 else ("instrumented", "plain")
                     for variant in order:
                         rates[variant].append(timed(scenario, engines[variant], per_rep, rep * per_rep))
+                    (plain_wall, plain_cpu), (inst_wall, inst_cpu) = rates["plain"][-1], rates["instrumented"][-1]
                     print(
-                        f"{name:6} rep {rep + 1}: plain {rates['plain'][-1]:8.0f} q/s  "
-                        f"instrumented {rates['instrumented'][-1]:8.0f} q/s  "
-                        f"ratio {rates['instrumented'][-1] / rates['plain'][-1]:.3f}",
+                        f"{name:6} rep {rep + 1}: plain {plain_wall:6.0f} q/s  instrumented {inst_wall:6.0f} q/s  "
+                        f"ratio {inst_wall / plain_wall:.3f}  (CPU-time ratio {inst_cpu / plain_cpu:.3f})",
                         flush=True,
                     )
-                ratios = [i / p for i, p in zip(rates["instrumented"], rates["plain"], strict=True)]
+                pairs = list(zip(rates["instrumented"], rates["plain"], strict=True))
+                wall_ratios = [i[0] / p[0] for i, p in pairs]
+                cpu_ratios = [i[1] / p[1] for i, p in pairs]
                 summary.append(
-                    f"{name:6}: plain median {statistics.median(rates['plain']):8.0f} q/s, instrumented median "
-                    f"{statistics.median(rates['instrumented']):8.0f} q/s, ratio median "
-                    f"{statistics.median(ratios):.3f} ({', '.join(f'{r:.3f}' for r in ratios)})"
+                    f"{name:6}: plain median {statistics.median(r[0] for r in rates['plain']):6.0f} q/s, "
+                    f"instrumented median {statistics.median(r[0] for r in rates['instrumented']):6.0f} q/s, "
+                    f"ratio median {statistics.median(wall_ratios):.3f} "
+                    f"({', '.join(f'{r:.3f}' for r in wall_ratios)}); "
+                    f"CPU-time ratio median {statistics.median(cpu_ratios):.3f}"
                 )
         finally:
             emitter.close()

@@ -9,7 +9,7 @@ before the app starts, and mark the websocket handlers that are live views::
     @live_view
     async def run_live(request: web.Request) -> web.WebSocketResponse:
         ws = web.WebSocketResponse()
-        await ws.prepare(request)              # handshake ends: 101 sent
+        await ws.prepare(request)              # handshake ends: 101 written
         await ws.send_json(initial_state())    # mount ends: first message sent
         async for chunk in run_output(request.match_info["run_id"]):
             await ws.send_str(chunk)
@@ -20,22 +20,23 @@ before the app starts, and mark the websocket handlers that are live views::
     instrument_app(app)
 
 HTTP (``http.*``): every request is counted and timed by method, route template
-(``resource.canonical``, never the raw path; ``unmatched`` when the router found
-nothing) and status class; handlers that raise are counted by exception class.
-A websocket upgrade (101) is counted but not timed: its duration is the whole
-session, which ``liveview.*`` describes better.
+(``resource.canonical``, never the raw path; :data:`UNMATCHED_ROUTE` when the
+router matched nothing) and status class; handlers that raise are counted by
+exception class. A websocket upgrade (101) is counted but not timed: its
+duration is the whole session, which ``liveview.*`` describes.
 
-Live views (``liveview.*``, all tagged with the view's route template):
-handshake and mount time, connected sessions (a per-process gauge, summed
-across processes, decremented when the handler ends however it ends),
-messages sent and received, send latency, the transport's outbound backlog,
-closes by close-code class and streaming errors by kind. The handler is
-written exactly as without metrics: the socket's ``send_*`` and ``receive``
-methods are wrapped on that one instance when it is prepared.
+Live views (``liveview.*``, tagged with the route template as ``view``):
+handshake and mount time, connected sessions (a per-process gauge that the
+dashboards sum; decremented when the handler ends, however it ends), messages
+sent and received, sends that waited (backpressure), the transport's outbound
+backlog, closes by close-code class and streaming errors by kind. The handler
+is written as without metrics: ``send_str``/``send_bytes``/``send_frame`` and
+``receive`` are wrapped on that one socket instance when it is prepared.
 
-Per-message figures are aggregated per session and handed to the emitter at
-most every :data:`PUBLISH_INTERVAL` seconds (and when the session ends), so the
-cost on the send path is a clock read and an addition, not an emission.
+Cost: per-request and per-message counts are tallied on the event loop and
+handed to the emitter at most every :data:`PUBLISH_INTERVAL` seconds (and at
+session end and app cleanup); a send is timed only when it can wait at all
+(the transport already holds unsent bytes, is closing, or the message is large).
 
 Nothing here raises into the app except
 :class:`~netauto_statsd.emitter.CatalogError` in strict mode; other failures are
@@ -52,7 +53,7 @@ from time import perf_counter
 from typing import Any, TypeVar
 
 from aiohttp import WSCloseCode, WSMsgType, web
-from aiohttp.typedefs import Handler
+from aiohttp.typedefs import Handler, Middleware
 
 from netauto_statsd.emitter import CatalogError, get_emitter
 from netauto_statsd.scopes import Scope
@@ -60,33 +61,35 @@ from netauto_statsd.scopes import Scope
 __all__ = [
     "PUBLISH_INTERVAL",
     "UNMATCHED_ROUTE",
+    "WAIT_THRESHOLD",
     "close_code_class",
     "instrument_app",
     "live_view",
     "route_template",
-    "statsd_middleware",
     "uninstrument_app",
 ]
 
 log = logging.getLogger("netauto_statsd")
 log.addHandler(logging.NullHandler())
 
-#: ``route`` value of requests the router did not match (404/405 from the router).
+#: ``route`` of requests the router matched to nothing (its 404 and 405 answers).
 UNMATCHED_ROUTE = "unmatched"
-#: Seconds between two hand-overs of a session's per-message figures to the emitter.
+#: Longest time, in seconds, a count waits on the event loop before it reaches the emitter.
 PUBLISH_INTERVAL = 0.25
-#: A send that took at least this long waited (backpressure, executor compression) and is
-#: observed in ``liveview.send_latency``; faster sends are only counted. Equal to the
-#: first bucket bound, so the histogram loses nothing above it.
+#: A send that took at least this long (seconds) waited, for the transport to drain or
+#: for compression in an executor, and is observed in ``liveview.send_latency``.
+#: It is the histogram's first bucket bound, so no bucket above it loses anything.
 WAIT_THRESHOLD = 0.001
 #: Status recorded for a request whose handler was cancelled (client gone), as nginx does.
 CLIENT_CLOSED_STATUS = 499
 
 H = TypeVar("H", bound=Callable[..., Awaitable[web.StreamResponse]])
+Send = Callable[..., Awaitable[None]]
 
 _STATUS_CLASS = {1: "1xx", 2: "2xx", 3: "3xx", 4: "4xx", 5: "5xx"}
 _DATA_FRAMES = (WSMsgType.TEXT, WSMsgType.BINARY)
-_ABNORMAL_CODES = frozenset({WSCloseCode.ABNORMAL_CLOSURE, 1005})
+_ABNORMAL_CODES = frozenset({int(WSCloseCode.ABNORMAL_CLOSURE), 1005})  # 1005: closed without a code
+_TALLY_ATTRIBUTE = "__netauto_statsd_tally__"
 
 
 def _request_key(name: str, kind: type) -> Any:
@@ -95,7 +98,13 @@ def _request_key(name: str, kind: type) -> Any:
     return factory(name, kind) if factory is not None else name
 
 
-_SCOPE_KEY = _request_key("netauto_statsd.request", Scope)
+def _guarded(what: str, action: Callable[..., None], *args: Any) -> None:
+    try:
+        action(*args)
+    except CatalogError:
+        raise
+    except Exception as exc:  # metrics never break the app
+        log.debug("netauto_statsd: aiohttp %s failed: %s", what, exc)
 
 
 def route_template(request: web.BaseRequest) -> str:
@@ -104,129 +113,184 @@ def route_template(request: web.BaseRequest) -> str:
     Requests the router could not match (404, 405) get :data:`UNMATCHED_ROUTE`.
     """
     match_info = getattr(request, "match_info", None)
-    if match_info is None or getattr(match_info, "http_exception", None) is not None:
+    if match_info is None or match_info.http_exception is not None:
         return UNMATCHED_ROUTE
     resource = match_info.route.resource
     return resource.canonical if resource is not None else UNMATCHED_ROUTE
 
 
-def _status_class(status: int) -> str:
-    return _STATUS_CLASS.get(status // 100, str(status))
+def close_code_class(code: int | None, failure: BaseException | None = None) -> str:
+    """Classify how a websocket session ended: ``normal``, ``going_away``, ``abnormal`` or ``error``.
+
+    ``code`` is the close code the server saw (``None``: the handler ended
+    without a close handshake, and aiohttp sends 1000 after it returns);
+    ``failure`` is what ended the session, if anything. A lost connection (1005,
+    1006, a reset, cancellation) is ``abnormal``; a handler that raised, and any
+    other code (1002 protocol error, 1011 internal error...), is ``error``.
+
+    >>> [close_code_class(c) for c in (1000, 1001, 1006, 1011)]
+    ['normal', 'going_away', 'abnormal', 'error']
+    """
+    if code is None:
+        if failure is None:
+            return "normal"
+        return "abnormal" if isinstance(failure, ConnectionError | asyncio.CancelledError) else "error"
+    if code == WSCloseCode.OK:
+        return "normal"
+    if code == WSCloseCode.GOING_AWAY:
+        return "going_away"
+    return "abnormal" if code in _ABNORMAL_CODES else "error"
 
 
-def _guard(action: Callable[[], None], what: str) -> None:
-    try:
-        action()
-    except CatalogError:
-        raise
-    except Exception as exc:  # metrics never break the app
-        log.debug("netauto_statsd: aiohttp %s failed: %s", what, exc)
+class _Pending:
+    """Figures gathered on the event loop, handed to the emitter by a timer at most every PUBLISH_INTERVAL."""
+
+    __slots__ = ("pending_error", "timer")
+
+    def __init__(self) -> None:
+        self.timer: asyncio.TimerHandle | None = None
+        self.pending_error: CatalogError | None = None
+
+    def publish(self) -> None:
+        """Hand what was gathered to the emitter (subclasses)."""
+
+    def schedule(self) -> None:
+        """Make sure a publish is due within PUBLISH_INTERVAL."""
+        if self.timer is None:
+            self.timer = asyncio.get_running_loop().call_later(PUBLISH_INTERVAL, self._on_timer)
+
+    def publish_now(self) -> None:
+        """Cancel the timer and publish; raise a CatalogError a timer publish met (strict mode)."""
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        self.publish()
+        error, self.pending_error = self.pending_error, None
+        if error is not None:
+            raise error
+
+    def _on_timer(self) -> None:
+        self.timer = None
+        try:
+            self.publish()
+        except CatalogError as exc:  # a timer cannot raise into the app: re-raised by publish_now
+            self.pending_error = exc
+        except Exception as exc:
+            log.debug("netauto_statsd: aiohttp publish failed: %s", exc)
 
 
 # ---------------------------------------------------------------------- HTTP
-@web.middleware
-async def statsd_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Count and time every request; count handlers that raise. Installed by :func:`instrument_app`."""
-    scope = Scope({})
-    request[_SCOPE_KEY] = scope
-    status = 500
-    try:
-        response = await handler(request)
-        status = response.status
-        return response
-    except web.HTTPException as exc:  # raised responses are answers, not failures
-        status = exc.status
-        raise
-    except asyncio.CancelledError:
-        status = CLIENT_CLOSED_STATUS
-        raise
-    except BaseException as exc:
-        _guard(lambda: _record_exception(request, exc), "exception count")
-        raise
-    finally:
-        _guard(lambda: _record_request(request, scope, status), "request metrics")
+class _RequestTally(_Pending):
+    """Requests counted per (method, route, status class) since the last publish."""
+
+    __slots__ = ("counts",)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.counts: dict[tuple[str, str, str], int] = {}
+
+    def publish(self) -> None:
+        """Emit ``http.request`` for every tallied combination."""
+        counts, self.counts = self.counts, {}
+        emitter = get_emitter()
+        for (method, route, status_class), count in counts.items():
+            tags = {"method": method, "route": route, "status_class": status_class}
+            emitter.increment("http.request", count, tags=tags)
+
+    async def on_cleanup(self, app: web.Application) -> None:
+        """App cleanup: publish what is left."""
+        _guarded("request tally publish", self.publish_now)
 
 
-def _record_request(request: web.Request, scope: Scope, status: int) -> None:
-    tags = {"method": request.method, "route": route_template(request), "status_class": _status_class(status)}
-    emitter = get_emitter()
-    emitter.increment("http.request", tags=tags)
+_SCOPE_KEY = _request_key("netauto_statsd.request", Scope)
+
+
+def _make_middleware(tally: _RequestTally) -> Middleware:
+    @web.middleware
+    async def netauto_statsd_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        scope = Scope({})
+        request[_SCOPE_KEY] = scope  # a live view times its handshake from here
+        status = 500
+        try:
+            response = await handler(request)
+            status = response.status
+            return response
+        except web.HTTPException as exc:  # a raised response is an answer, not a failure
+            status = exc.status
+            raise
+        except asyncio.CancelledError:
+            status = CLIENT_CLOSED_STATUS
+            raise
+        except BaseException as exc:
+            _guarded("exception count", _count_exception, request, exc)
+            raise
+        finally:
+            try:
+                _record_request(request, scope, status, tally)
+            except CatalogError:
+                raise
+            except Exception as exc:
+                log.debug("netauto_statsd: aiohttp request metrics failed: %s", exc)
+
+    setattr(netauto_statsd_middleware, _TALLY_ATTRIBUTE, tally)
+    return netauto_statsd_middleware
+
+
+def _record_request(request: web.Request, scope: Scope, status: int, tally: _RequestTally) -> None:
+    method, route = request.method, route_template(request)
+    status_class = _STATUS_CLASS.get(status // 100, "other")
+    key = (method, route, status_class)
+    tally.counts[key] = tally.counts.get(key, 0) + 1
+    if tally.timer is None:
+        tally.schedule()
+    if tally.pending_error is not None:
+        tally.publish_now()
     if status != 101:  # an upgraded connection lasts the whole session
-        emitter.histogram("http.duration", scope.elapsed(), tags=tags)
+        tags = {"method": method, "route": route, "status_class": status_class}
+        get_emitter().histogram("http.duration", scope.elapsed(), tags=tags)
 
 
-def _record_exception(request: web.Request, exc: BaseException) -> None:
+def _count_exception(request: web.Request, exc: BaseException) -> None:
     tags = {"method": request.method, "route": route_template(request), "exception": type(exc).__name__}
     get_emitter().increment("http.exception", tags=tags)
 
 
 # ----------------------------------------------------------------- live views
-def close_code_class(code: int | None, failure: BaseException | None = None) -> str:
-    """Classify how a websocket session ended: ``normal``, ``going_away``, ``abnormal`` or ``error``.
-
-    ``code`` is the close code seen by the server (``None`` when the handler
-    ended without a close handshake); ``failure`` is what ended it, if anything.
-    A lost connection (1005, 1006, a reset, cancellation) is ``abnormal``; a
-    handler that raised or any other code (1002 protocol error, 1011 internal
-    error, ...) is ``error``.
-
-    >>> close_code_class(1000), close_code_class(1001), close_code_class(1006), close_code_class(1011)
-    ('normal', 'going_away', 'abnormal', 'error')
-    """
-    if code is None:
-        if failure is None:
-            return "normal"  # aiohttp sends 1000 when the handler returns
-        if isinstance(failure, ConnectionError | asyncio.CancelledError):
-            return "abnormal"
-        return "error"
-    if code == WSCloseCode.OK:
-        return "normal"
-    if code == WSCloseCode.GOING_AWAY:
-        return "going_away"
-    if code in _ABNORMAL_CODES:
-        return "abnormal"
-    return "error"
-
-
-class _Session:
+class _Session(_Pending):
     """One live-view connection: its timings, and the figures waiting to be published."""
 
     __slots__ = (
         "connected",
         "failure",
-        "loop",
         "mount",
-        "pending_error",
+        "quiet_limit",
         "received",
         "request",
         "scope",
         "sent",
         "tags",
-        "timer",
         "transport",
         "waits",
         "ws",
     )
 
     def __init__(self, request: web.Request, scope: Scope) -> None:
+        super().__init__()
         self.request = request
         self.scope = scope
         self.tags: dict[str, object] = {"view": route_template(request)}
         self.connected = False
         self.mount: Scope | None = None
         self.ws: web.WebSocketResponse | None = None
-        self.transport: asyncio.BaseTransport | None = None
-        self.loop: asyncio.AbstractEventLoop | None = None
-        self.timer: asyncio.TimerHandle | None = None
+        self.transport: Any = None
+        self.quiet_limit = -1
         self.sent = 0
         self.received = 0
         self.waits: list[float] = []
-        self.failure: BaseException | None = None  # the streaming error already counted
-        self.pending_error: CatalogError | None = None
+        self.failure: BaseException | None = None  # the streaming error counted last
 
-    # -- connection
     def connect(self, ws: web.WebSocketResponse) -> None:
-        """The 101 response is being written: time the handshake, count the session, wrap the socket."""
+        """The 101 is about to be written: time the handshake, count the session, wrap the socket."""
         if self.connected:
             return
         emitter = get_emitter()
@@ -235,41 +299,63 @@ class _Session:
         self.connected = True
         self.mount = Scope(self.tags)
         self.ws = ws
-        self.transport = self.request.transport
-        self.loop = asyncio.get_running_loop()
-        for name in ("send_str", "send_bytes"):
-            setattr(ws, name, self._wrap_send(getattr(ws, name)))
-        ws.send_frame = self._wrap_send_frame(ws.send_frame)  # type: ignore[method-assign]
-        ws.receive = self._wrap_receive(ws.receive)  # type: ignore[method-assign]
+        transport = self.transport = self.request.transport
+        if transport is not None and hasattr(transport, "get_write_buffer_limits"):
+            # A UTF-8 str of this many characters fits under the high-water mark.
+            self.quiet_limit = transport.get_write_buffer_limits()[1] // 4
+        wrappers = (
+            ("send_str", self._wrap_send),
+            ("send_bytes", self._wrap_send),
+            ("send_frame", self._wrap_send_frame),
+            ("receive", self._wrap_receive),
+        )
+        for name, wrap in wrappers:  # on this instance only
+            setattr(ws, name, wrap(getattr(ws, name)))
 
-    # -- hot path: a clock read and an addition per message; emission happens in publish()
-    def _wrap_send(self, send: Callable[..., Awaitable[None]]) -> Callable[..., Awaitable[None]]:
-        async def send_measured(*args: Any, **kwargs: Any) -> None:
-            started = perf_counter()
-            try:
-                await send(*args, **kwargs)
-            except BaseException as exc:
-                self._send_failed(exc)
-                raise
-            waited = perf_counter() - started
+    # -- hot path: counts only; a send is timed only when it can wait at all
+    def _wrap_send(self, send: Send) -> Send:
+        # aiohttp waits in a send only while the transport holds more than its
+        # high-water mark: impossible when it holds nothing and the message is small.
+        # Checking that costs less than timing every send (see bench/bench_aiohttp.py).
+        quiet, transport = self.quiet_limit, self.transport
+        buffered = transport.get_write_buffer_size if quiet >= 0 else None
+        closing = transport.is_closing if quiet >= 0 else None
+
+        def send_counted(data: Any, compress: int | None = None) -> Awaitable[None]:
             self.sent += 1
-            if waited >= WAIT_THRESHOLD:
-                self.waits.append(waited)
             if self.timer is None or self.mount is not None:
                 self._first_pending()
+            try:
+                may_wait = len(data) > quiet or buffered() or closing()  # type: ignore[misc]
+            except Exception:  # unsized data: let aiohttp raise its own error, timed
+                may_wait = True
+            sending = send(data, compress)
+            return self._timed(sending) if may_wait else sending
 
-        return send_measured
+        return send_counted
 
-    def _wrap_send_frame(self, send_frame: Callable[..., Awaitable[None]]) -> Callable[..., Awaitable[None]]:
-        send_measured = self._wrap_send(send_frame)
+    def _wrap_send_frame(self, send_frame: Send) -> Send:
+        send_counted = self._wrap_send(lambda message, opcode_compress: send_frame(message, *opcode_compress))
 
-        async def send_frame_measured(message: bytes, opcode: WSMsgType, *args: Any, **kwargs: Any) -> None:
+        def send_frame_counted(message: Any, opcode: Any, compress: int | None = None) -> Awaitable[None]:
             if opcode in _DATA_FRAMES:
-                await send_measured(message, opcode, *args, **kwargs)
-            else:  # ping, pong, close: not messages
-                await send_frame(message, opcode, *args, **kwargs)
+                return send_counted(message, (opcode, compress))
+            return send_frame(message, opcode, compress)  # ping, pong, close: not messages
 
-        return send_frame_measured
+        return send_frame_counted
+
+    async def _timed(self, sending: Awaitable[None]) -> None:
+        started = perf_counter()
+        try:
+            await sending
+        except BaseException as exc:
+            self.sent -= 1
+            if isinstance(exc, Exception):
+                _guarded("live-view error count", self._count_error, exc)
+            raise
+        waited = perf_counter() - started
+        if waited >= WAIT_THRESHOLD:
+            self.waits.append(waited)
 
     def _wrap_receive(self, receive: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
         async def receive_counted(*args: Any, **kwargs: Any) -> Any:
@@ -280,25 +366,20 @@ class _Session:
                 if self.timer is None:
                     self._first_pending()
             elif kind is WSMsgType.ERROR:
-                _guard(lambda: self._count_error(message.data), "live-view error count")
+                _guarded("live-view error count", self._count_error, message.data)
             return message
 
         return receive_counted
 
-    def _send_failed(self, exc: BaseException) -> None:
-        if isinstance(exc, Exception):
-            _guard(lambda: self._count_error(exc), "live-view error count")
-
     def _first_pending(self) -> None:
-        # First figure since the last publish: schedule the next one. The first
-        # message sent also ends the mount (initial state rendered).
+        # The first message sent ends the mount (initial state rendered); the first
+        # figure since the last publish schedules the next one.
         try:
             mount = self.mount
             if mount is not None and self.sent:
                 self.mount = None
                 get_emitter().histogram("liveview.mount", mount.elapsed(), tags=self.tags)
-            if self.timer is None and self.loop is not None:
-                self.timer = self.loop.call_later(PUBLISH_INTERVAL, self._publish_from_timer)
+            self.schedule()
         except CatalogError:
             raise
         except Exception as exc:
@@ -311,17 +392,8 @@ class _Session:
         get_emitter().increment("liveview.error", tags={**self.tags, "kind": type(exc).__name__})
 
     # -- publishing
-    def _publish_from_timer(self) -> None:
-        self.timer = None
-        try:
-            self.publish()
-        except CatalogError as exc:  # re-raised when the handler ends (strict mode)
-            self.pending_error = exc
-        except Exception as exc:
-            log.debug("netauto_statsd: live-view publish failed: %s", exc)
-
     def publish(self) -> None:
-        """Hand the figures gathered since the last publish to the emitter; sample the backlog."""
+        """Emit the counts and waits gathered since the last publish; sample the backlog."""
         emitter = get_emitter()
         tags = self.tags
         sent, self.sent = self.sent, 0
@@ -335,14 +407,10 @@ class _Session:
             emitter.histogram("liveview.send_latency", seconds, tags=tags)
         transport = self.transport
         if sent and transport is not None and not transport.is_closing():
-            backlog = transport.get_write_buffer_size()  # type: ignore[attr-defined]
-            emitter.histogram("liveview.backlog", backlog, tags=tags)
+            emitter.histogram("liveview.backlog", transport.get_write_buffer_size(), tags=tags)
 
     def end(self, exc: BaseException | None, response: object) -> None:
-        """The handler ended (returned or raised): publish, uncount the session, count the close."""
-        if self.timer is not None:
-            self.timer.cancel()
-            self.timer = None
+        """The handler ended (returned or raised): publish, count the close, uncount the session."""
         if not self.connected:
             if isinstance(response, web.WebSocketResponse) and response.prepared:
                 _warn_not_instrumented()
@@ -352,26 +420,23 @@ class _Session:
         failure = exc or self.failure or (ws.exception() if ws is not None else None)
         emitter = get_emitter()
         try:
-            self.publish()
             if isinstance(exc, Exception):
                 self._count_error(exc)
             code_class = close_code_class(ws.close_code if ws is not None else None, failure)
             emitter.increment("liveview.close", tags={**self.tags, "code_class": code_class})
+            self.publish_now()
         finally:
             emitter.gauge_add("liveview.sessions", -1, tags=self.tags)
-        if self.pending_error is not None:
-            raise self.pending_error
 
 
 _SESSION_KEY = _request_key("netauto_statsd.live_view", _Session)
-_warned = False
+_warned: list[bool] = []
 
 
 def _warn_not_instrumented() -> None:
-    global _warned
     if not _warned:
-        _warned = True
-        log.warning("netauto_statsd: @live_view handler on an app without instrument_app(app): no live-view metrics")
+        _warned.append(True)
+        log.warning("netauto_statsd: @live_view on an app without instrument_app(app): no live-view metrics")
 
 
 def _request_of(args: tuple[Any, ...]) -> web.Request | None:
@@ -384,10 +449,12 @@ def _request_of(args: tuple[Any, ...]) -> web.Request | None:
 def live_view(handler: H) -> H:
     """Instrument a websocket handler as a live view; the handler is written as without metrics.
 
-    Works on ``async def handler(request)`` and on methods of ``web.View``. The
-    app must be instrumented with :func:`instrument_app` (which sees the socket
-    being prepared). Emits the ``liveview.*`` metrics, tagged with the route
-    template as ``view``.
+    Decorates ``async def handler(request)`` and methods of ``web.View``. The app
+    must be set up with :func:`instrument_app`, which sees the socket prepared.
+
+    Example:
+        >>> @live_view  # doctest: +SKIP
+        ... async def run_live(request): ...
     """
 
     @functools.wraps(handler)
@@ -396,8 +463,7 @@ def live_view(handler: H) -> H:
         request = _request_of(args)
         if request is not None:
             try:
-                scope = request.get(_SCOPE_KEY) or Scope({})
-                session = _Session(request, scope)
+                session = _Session(request, request.get(_SCOPE_KEY) or Scope({}))
                 request[_SESSION_KEY] = session
             except Exception as exc:
                 log.debug("netauto_statsd: live view setup failed: %s", exc)
@@ -405,16 +471,16 @@ def live_view(handler: H) -> H:
             response = await handler(*args, **kwargs)
         except BaseException as exc:
             if session is not None:
-                _end_guarded(session, exc, None)
+                _end(session, exc, None)
             raise
         if session is not None:
-            _end_guarded(session, None, response)
+            _end(session, None, response)
         return response
 
     return live_view_handler  # type: ignore[return-value]
 
 
-def _end_guarded(session: _Session, exc: BaseException | None, response: object) -> None:
+def _end(session: _Session, exc: BaseException | None, response: object) -> None:
     try:
         session.end(exc, response)
     except CatalogError:
@@ -427,30 +493,45 @@ def _end_guarded(session: _Session, exc: BaseException | None, response: object)
 async def _on_response_prepare(request: web.Request, response: web.StreamResponse) -> None:
     session = request.get(_SESSION_KEY)
     if session is not None and isinstance(response, web.WebSocketResponse):
-        _guard(lambda: session.connect(response), "live-view connect")
+        _guarded("live-view connect", session.connect, response)
 
 
 # ------------------------------------------------------------------ install
+def _installed(app: web.Application) -> Middleware | None:
+    for middleware in app.middlewares:
+        if hasattr(middleware, _TALLY_ATTRIBUTE):
+            return middleware
+    return None
+
+
 def instrument_app(app: web.Application) -> web.Application:
     """Install the HTTP middleware (outermost) and the live-view hook on ``app``; idempotent.
 
-    Call it before the app starts (aiohttp freezes middlewares and signals then).
+    Call it before the app starts: aiohttp freezes middlewares and signals then.
     Sub-applications added with ``add_subapp`` are covered by the root's install.
 
     Returns:
         ``app``, for chaining.
+
+    Example:
+        >>> app = instrument_app(web.Application())
+        >>> app is instrument_app(app)
+        True
     """
-    if statsd_middleware not in app.middlewares:
-        app.middlewares.insert(0, statsd_middleware)
-    if _on_response_prepare not in app.on_response_prepare:
+    if _installed(app) is None:
+        tally = _RequestTally()
+        app.middlewares.insert(0, _make_middleware(tally))
         app.on_response_prepare.append(_on_response_prepare)
+        app.on_cleanup.append(tally.on_cleanup)
     return app
 
 
 def uninstrument_app(app: web.Application) -> web.Application:
     """Undo :func:`instrument_app` (before the app starts); idempotent."""
-    while statsd_middleware in app.middlewares:
-        app.middlewares.remove(statsd_middleware)
-    while _on_response_prepare in app.on_response_prepare:
+    middleware = _installed(app)
+    if middleware is not None:
+        tally: _RequestTally = getattr(middleware, _TALLY_ATTRIBUTE)
+        app.middlewares.remove(middleware)
         app.on_response_prepare.remove(_on_response_prepare)
+        app.on_cleanup.remove(tally.on_cleanup)
     return app

@@ -25,10 +25,15 @@ Emits, per engine ``name`` (the ``pool`` tag):
   pool has to) and ``db.pool.invalidated``.
 
 Everything is hooked with ``event.listen`` and tracked, so
-:func:`uninstrument_engine` removes all of it. The one exception is the checkout
-wait: SQLAlchemy has no event *before* a checkout, so ``engine.pool.connect`` is
-wrapped on the pool instance (re-applied when ``engine.dispose()`` replaces the
-pool, removed by :func:`uninstrument_engine`).
+:func:`uninstrument_engine` removes all of it. Statements are timed in the
+dialect's ``do_execute`` / ``do_executemany`` / ``do_execute_no_params`` events:
+our listener runs the dialect's own method and tells SQLAlchemy it did (only
+when it is the last such listener, so one added later still runs). Not the
+``before/after_cursor_execute`` events: any Connection-level listener moves every
+statement onto SQLAlchemy's event-dispatching path, measured at +15 % per query
+on SQLite before our own code runs. Checkout wait has no event *before* a
+checkout, so ``engine.pool.connect`` is wrapped on the pool instance (moved to
+the new pool after ``engine.dispose()``, removed by :func:`uninstrument_engine`).
 
 Fork: a forked child (an RQ work horse) must not use a pooled connection of its
 parent; call ``engine.dispose(close=False)`` first thing in the child (see
@@ -67,7 +72,6 @@ __all__ = ["classify_statement", "instrument_engine", "is_instrumented", "uninst
 NO_TABLE, OTHER = "none", "other"
 #: Distinct statement strings whose classification is remembered per engine.
 _CACHE_SIZE = 2048
-_SCOPE_ATTR = "_netauto_statsd_scope"
 
 _IDENT = r'(?:"[^"]+"|`[^`]+`|\[[^\]]+\]|[A-Za-z_][\w$]*)'
 _NAME = re.compile(rf"{_IDENT}(?:\s*\.\s*{_IDENT})*")
@@ -118,6 +122,7 @@ class _EngineState:
 
     def __init__(self, engine: Engine, name: str, tables: Iterable[str] | None, pool_gauges: bool | None) -> None:
         self.engine_ref = weakref.ref(engine)
+        self.dialect = engine.dialect
         self.name = name
         self.tables = frozenset(tables) if tables is not None else None
         self.pool_gauges = pool_gauges
@@ -144,48 +149,69 @@ class _EngineState:
             self.kinds[statement] = tags
         return tags
 
-    def before_cursor_execute(
-        self, conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool
-    ) -> None:
-        try:
-            if context is not None:
-                setattr(context, _SCOPE_ATTR, Scope(self.tags_for(statement)))
-        except Exception as exc:
-            log.debug("netauto_statsd: sqlalchemy before_cursor_execute failed: %s", exc)
+    def _begin(self, listeners: Any, ours: Callable[..., Any], statement: str) -> Scope | None:
+        """A scope for this statement, or ``None`` to let SQLAlchemy run it unmeasured.
 
-    def after_cursor_execute(
-        self, conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool
-    ) -> None:
+        Our listener performs the call itself and tells SQLAlchemy so; it only
+        does when it is the last ``do_execute*`` listener, so a listener added
+        after ours still runs (and the statement then goes unmeasured).
+        """
         try:
-            scope: Scope | None = getattr(context, _SCOPE_ATTR, None)
-            if scope is None:
-                return
-            setattr(context, _SCOPE_ATTR, None)
+            if len(listeners) != 1 and list(listeners)[-1] != ours:
+                return None
+            return Scope(self.tags_for(statement))
+        except Exception as exc:
+            log.debug("netauto_statsd: sqlalchemy statement setup failed: %s", exc)
+            return None
+
+    def _end(self, scope: Scope) -> None:
+        try:
             emitter = get_emitter()
             emitter.increment("db.query", tags=scope.tags)
             emitter.histogram("db.query.duration", scope.elapsed(), tags=scope.tags)
         except CatalogError:
             raise
         except Exception as exc:
-            log.debug("netauto_statsd: sqlalchemy after_cursor_execute failed: %s", exc)
+            log.debug("netauto_statsd: sqlalchemy query count failed: %s", exc)
+
+    def do_execute(self, cursor: Any, statement: str, parameters: Any, context: Any) -> bool:
+        scope = self._begin(self.dialect.dispatch.do_execute, self.do_execute, statement)
+        if scope is None:
+            return False
+        try:
+            self.dialect.do_execute(cursor, statement, parameters, context)
+        finally:  # a failed statement was sent too: counted and timed, then db.error in handle_error
+            self._end(scope)
+        return True
+
+    def do_executemany(self, cursor: Any, statement: str, parameters: Any, context: Any) -> bool:
+        scope = self._begin(self.dialect.dispatch.do_executemany, self.do_executemany, statement)
+        if scope is None:
+            return False
+        try:
+            self.dialect.do_executemany(cursor, statement, parameters, context)
+        finally:
+            self._end(scope)
+        return True
+
+    def do_execute_no_params(self, cursor: Any, statement: str, context: Any) -> bool:
+        scope = self._begin(self.dialect.dispatch.do_execute_no_params, self.do_execute_no_params, statement)
+        if scope is None:
+            return False
+        try:
+            self.dialect.do_execute_no_params(cursor, statement, context)
+        finally:
+            self._end(scope)
+        return True
 
     def handle_error(self, ctx: Any) -> None:
         try:
             if getattr(ctx, "is_pre_ping", False):
                 return  # the pool reconnects transparently; counted as an invalidation
-            context = ctx.execution_context
-            scope: Scope | None = getattr(context, _SCOPE_ATTR, None) if context is not None else None
-            emitter = get_emitter()
-            if scope is not None:
-                setattr(context, _SCOPE_ATTR, None)
-                emitter.increment("db.query", tags=scope.tags)
-                emitter.histogram("db.query.duration", scope.elapsed(), tags=scope.tags)
-                operation = scope.tags["operation"]
-            else:
-                operation = self.tags_for(ctx.statement)["operation"] if ctx.statement else "other"
+            operation = self.tags_for(ctx.statement)["operation"] if ctx.statement else "other"
             error = ctx.original_exception if ctx.original_exception is not None else ctx.sqlalchemy_exception
             tags = {"pool": self.name, "operation": operation, "exception": type(error).__name__}
-            emitter.increment("db.error", tags=tags)
+            get_emitter().increment("db.error", tags=tags)
         except CatalogError:
             raise
         except Exception as exc:
@@ -211,7 +237,15 @@ class _EngineState:
                     emitter.gauge("db.pool.connections", overflow, {"pool": self.name, "state": "overflow"})
 
     def checkout(self, dbapi_connection: Any, record: Any, proxy: Any) -> None:
-        self._pool_event(1)
+        try:
+            engine = self.engine_ref()
+            if engine is not None and self.patched is not None and engine.pool is not self.patched[0]:
+                self.patch_pool(engine.pool)  # engine.dispose() swapped the pool in
+            self._move(1)
+        except CatalogError:
+            raise
+        except Exception as exc:
+            log.debug("netauto_statsd: sqlalchemy checkout failed: %s", exc)
 
     def checkin(self, dbapi_connection: Any, record: Any) -> None:
         self._pool_event(-1)
@@ -235,18 +269,10 @@ class _EngineState:
         except Exception as exc:
             log.debug("netauto_statsd: sqlalchemy invalidate failed: %s", exc)
 
-    def engine_disposed(self, engine: Engine) -> None:
-        """``dispose()`` swapped in a new pool: wrap its ``connect`` and re-read its size."""
-        try:
-            self.unpatch_pool()
-            self.patch_pool(engine.pool)
-        except CatalogError:
-            raise
-        except Exception as exc:
-            log.debug("netauto_statsd: sqlalchemy engine_disposed failed: %s", exc)
-
     def patch_pool(self, pool: Any) -> None:
-        original = pool.connect  # bound method of the class (we never wrap twice)
+        """Wrap ``pool.connect`` (on the instance) to time checkouts; unwrap the previous pool."""
+        self.unpatch_pool()
+        original = pool.connect
         name_tags = self.pool_tags
         size = getattr(pool, "size", None)
         self.size = size() if callable(size) else None
@@ -295,7 +321,7 @@ def _count_pool_timeout(name: str, error: BaseException) -> None:
         log.debug("netauto_statsd: sqlalchemy pool timeout count failed: %s", exc)
 
 
-_ENGINE_EVENTS = ("before_cursor_execute", "after_cursor_execute", "handle_error", "engine_disposed")
+_DIALECT_EVENTS = ("do_execute", "do_executemany", "do_execute_no_params", "handle_error")
 _POOL_EVENTS = ("checkout", "checkin", "detach", "invalidate", "soft_invalidate")
 
 _states: weakref.WeakKeyDictionary[Engine, _EngineState] = weakref.WeakKeyDictionary()
@@ -342,7 +368,7 @@ def instrument_engine(
             return
         state = _EngineState(target, name, tables, pool_gauges)
         state.checked_out = _initial_checked_out(target.pool)
-        for event_name in (*_ENGINE_EVENTS, *_POOL_EVENTS):
+        for event_name in (*_DIALECT_EVENTS, *_POOL_EVENTS):
             listener = getattr(state, "invalidate" if event_name == "soft_invalidate" else event_name)
             event.listen(target, event_name, listener)
             state.listeners.append((event_name, listener))
