@@ -45,11 +45,17 @@ from aiohttp import ClientSession, WSMsgType, web
 ROOT = Path(__file__).resolve().parent.parent
 PAYLOAD = "x" * 96  # a typical line of device output
 QUEUE_SIZE = 64
+BURST = 10  # chunks produced together in the paced run
+#: instrumented/plain ratio each headline figure must reach: (bound, higher is better)
+TARGETS = {"ws_chunks_per_s": (0.95, True), "paced_p99_ms": (1.05, False), "http_requests_per_s": (0.95, True)}
 
 
 # ------------------------------------------------------------------- server
-def build_app(instrumented: bool, chunks: int, viewers: int) -> web.Application:
-    """The demo's live view and one JSON route; instrumented with one call, or not at all."""
+def build_app(instrumented: bool, chunks: int, viewers: int, rate: float = 0) -> web.Application:
+    """The demo's live view and one JSON route; instrumented with one call, or not at all.
+
+    ``rate``: chunks per second the run produces (0: as fast as the viewers take them).
+    """
     from netauto_statsd.integrations.aiohttp import instrument_app, live_view
 
     queues: list[asyncio.Queue[str | None]] = []
@@ -57,7 +63,11 @@ def build_app(instrumented: bool, chunks: int, viewers: int) -> web.Application:
 
     async def produce() -> None:
         await all_joined.wait()
+        loop = asyncio.get_running_loop()
+        started = loop.time()
         for seq in range(chunks):
+            if rate and seq % BURST == 0:  # a device's output arrives in small bursts
+                await asyncio.sleep(max(0.0, started + seq / rate - loop.time()))
             chunk = f"{seq} {time.monotonic_ns()} {PAYLOAD}"
             for queue in queues:
                 await queue.put(chunk)
@@ -96,8 +106,12 @@ def build_app(instrumented: bool, chunks: int, viewers: int) -> web.Application:
 
 
 async def serve_once(instrumented: bool, args: argparse.Namespace, mode: str) -> dict[str, float]:
-    """Start the app on a free port, run one client process against it, return the client's figures."""
-    app = build_app(instrumented, args.chunks, args.viewers)
+    """Start the app on a free port, run one client process against it, return the client's figures.
+
+    ``mode``: ``ws`` (unpaced stream: throughput), ``paced`` (stream at ``--rate``:
+    per-chunk latency) or ``http``.
+    """
+    app = build_app(instrumented, args.chunks, args.viewers, args.rate if mode == "paced" else 0)
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
@@ -105,32 +119,36 @@ async def serve_once(instrumented: bool, args: argparse.Namespace, mode: str) ->
     port = runner.addresses[0][1]
     gc.collect()
     try:
-        count = args.chunks if mode == "ws" else args.requests
+        streaming = mode != "http"
+        count = args.chunks if streaming else args.requests
+        width = args.viewers if streaming else args.connections
         cpu_before, exporter_before = time.process_time(), COLLECTOR_CPU()
         proc = await asyncio.create_subprocess_exec(
             sys.executable,
             __file__,
-            f"_client-{mode}",
+            "_client-ws" if streaming else "_client-http",
             str(port),
             str(count),
-            str(args.viewers),
+            str(width),
+            str(args.pipeline),
             stdout=asyncio.subprocess.PIPE,
         )
         out, _ = await proc.communicate()
         if proc.returncode:
             raise RuntimeError(f"client {mode} failed ({proc.returncode})")
-        result: dict[str, float] = json.loads(out)
+        figures: dict[str, float] = json.loads(out)
         cpu = time.process_time() - cpu_before
-        operations = count * args.viewers if mode == "ws" else count
+        operations = count * args.viewers if streaming else count
+        result = {f"{mode}_{key}": value for key, value in figures.items()}
         result[f"{mode}_server_cpu_us"] = cpu / operations * 1e6
-        result[f"{mode}_server_exporter_cpu_us"] = (cpu + COLLECTOR_CPU() - exporter_before) / operations * 1e6
+        result[f"{mode}_server_and_exporter_cpu_us"] = (cpu + COLLECTOR_CPU() - exporter_before) / operations * 1e6
         return result
     finally:
         await runner.cleanup()
 
 
 # ------------------------------------------------------------------ clients
-async def client_ws(port: int, chunks: int, viewers: int) -> dict[str, float]:
+async def client_ws(port: int, chunks: int, viewers: int, pipeline: int = 1) -> dict[str, float]:
     """Connect the viewers, read every chunk, report throughput and per-chunk latency."""
     latencies: list[int] = []
     first_stamp: list[int] = []
@@ -164,9 +182,10 @@ async def client_ws(port: int, chunks: int, viewers: int) -> dict[str, float]:
     }
 
 
-async def client_http(port: int, total: int, connections: int) -> dict[str, float]:
-    """Pipelined keep-alive GETs on raw sockets: cheap enough that the server is the bottleneck."""
-    window = 16
+async def client_http(port: int, total: int, connections: int, pipeline: int = 1) -> dict[str, float]:
+    """Keep-alive GETs on raw sockets, ``pipeline`` in flight per connection: a client this cheap
+    leaves the server as the bottleneck."""
+    window = pipeline
     per_connection = total // connections
     marker = b"HTTP/1.1 200"
 
@@ -303,23 +322,30 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             "ratio_min": min(ratios),
             "ratio_max": max(ratios),
         }
+    for key, (bound, higher_is_better) in TARGETS.items():
+        if key in summary:
+            ratio = summary[key]["ratio_median"]
+            summary[key]["target"] = f"{'>=' if higher_is_better else '<='} {bound}"
+            summary[key]["met"] = ratio >= bound if higher_is_better else ratio <= bound
     return summary
 
 
 def main() -> None:
     """Parse arguments and run the benchmark (or, internally, one client)."""
     if len(sys.argv) > 1 and sys.argv[1].startswith("_client-"):
-        port, count, viewers = (int(v) for v in sys.argv[2:5])
+        port, count, width, pipeline = (int(v) for v in sys.argv[2:6])
         client = client_ws if sys.argv[1] == "_client-ws" else client_http
-        connections = viewers if client is client_ws else 8
-        print(json.dumps(asyncio.run(client(port, count, connections))))
+        print(json.dumps(asyncio.run(client(port, count, width, pipeline))))
         return
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--reps", type=int, default=7)
     parser.add_argument("--chunks", type=int, default=20_000)
     parser.add_argument("--viewers", type=int, default=10)
+    parser.add_argument("--rate", type=float, default=2_000, help="chunks/s of the paced (latency) run")
     parser.add_argument("--requests", type=int, default=20_000)
-    parser.add_argument("--scenarios", default="ws,http", help="comma-separated: ws, http")
+    parser.add_argument("--connections", type=int, default=32, help="keep-alive connections of the HTTP client")
+    parser.add_argument("--pipeline", type=int, default=1, help="HTTP requests in flight per connection")
+    parser.add_argument("--scenarios", default="ws,paced,http", help="comma-separated: ws, paced, http")
     parser.add_argument("--exporter", default=shutil.which("statsd_exporter"), help="statsd_exporter binary, or ''")
     parser.add_argument("--json", type=Path, help="also write the summary here")
     args = parser.parse_args()

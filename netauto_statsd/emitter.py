@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import atexit
 import logging
+import math
 import os
 import socket
 import threading
@@ -26,10 +27,14 @@ from netauto_statsd import catalog
 from netauto_statsd.catalog import OVERFLOW_VALUE, MetricType
 from netauto_statsd.config import Settings, from_env
 from netauto_statsd.tags import CardinalityGuard, is_forbidden_key, normalise_value
-from netauto_statsd.transport import Batch, Context, Transport, build_transport, is_finite_number
+from netauto_statsd.transport import Batch, Context, Transport, build_transport
 
 log = logging.getLogger("netauto_statsd")
 log.addHandler(logging.NullHandler())
+_isfinite = math.isfinite
+#: Largest magnitude accepted: anything bigger has no float64 value at the exporter
+#: (and an int of 4300+ digits cannot even be turned into text).
+_MAX_MAGNITUDE = 1.7976931348623157e308
 
 Tags = Mapping[str, object] | None
 
@@ -129,7 +134,15 @@ class Emitter:
             if found.__class__ is _Rejected:
                 self._reject(found)
                 return
-            if not is_finite_number(value) or (kind == "counter" and value < 0):
+            # finite int or float, bools excluded (inlined: this runs on every call)
+            cls: Any = value.__class__
+            if cls is float:
+                usable = _isfinite(value)
+            elif cls is int:
+                usable = -_MAX_MAGNITUDE <= value <= _MAX_MAGNITUDE
+            else:
+                usable = False
+            if not usable or (kind == "counter" and value < 0):
                 self._reject(_Rejected("bad_value", f"{name}: value must be a finite number, got {value!r}"))
                 return
             cid, overflow = found  # type: ignore[misc]
@@ -294,7 +307,7 @@ class Emitter:
         pid = os.getpid()
         while not self._closed and self._pid == pid:
             self._wake.wait(self.settings.flush_interval)
-            if self._pid != pid:
+            if self._pid != pid or self._closed:  # close() does the last flush itself
                 return
             try:
                 self.flush()

@@ -69,15 +69,6 @@ class Scope:
         self.status = status
 
 
-def _guard(action: Callable[[], None], what: str) -> None:
-    try:
-        action()
-    except CatalogError:
-        raise
-    except Exception as exc:  # metrics never break the app
-        log.debug("netauto_statsd: %s failed: %s", what, exc)
-
-
 #: Blocks entered with ``with`` / ``async with`` and not yet exited, innermost last:
 #: ``(instrument, scope, hook token)``. A context variable, not instance state, so one
 #: instrument object shared by many threads or asyncio tasks gives each its own scope.
@@ -112,13 +103,24 @@ class Instrument:
                 return {}
         return dict(source)
 
+    # begin/end are guarded inline (no closure per call: this is every decorated call's hot path)
     def _start(self, tags: dict[str, object]) -> Scope:
         scope = Scope(tags)
-        _guard(lambda: self.begin(scope), "begin")
+        try:
+            self.begin(scope)
+        except CatalogError:
+            raise
+        except Exception as exc:  # metrics never break the app
+            log.debug("netauto_statsd: begin failed: %s", exc)
         return scope
 
     def _finish(self, scope: Scope, exc: BaseException | None) -> None:
-        _guard(lambda: self.end(scope, exc), "end")
+        try:
+            self.end(scope, exc)
+        except CatalogError:
+            raise
+        except Exception as error:  # metrics never break the app
+            log.debug("netauto_statsd: end failed: %s", error)
 
     def __call__(self, func: F) -> F:
         """Decorate ``func`` (plain or ``async def``): one scope per call."""

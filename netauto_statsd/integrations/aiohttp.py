@@ -1,44 +1,34 @@
 """aiohttp integration: HTTP request metrics and websocket live-view health.
 
-The seed's PromEx Phoenix and LiveView plugins, for aiohttp. Install it once,
-before the app starts, and mark the websocket handlers that are live views::
-
-    from aiohttp import web
-    from netauto_statsd.integrations.aiohttp import instrument_app, live_view
+The seed's PromEx Phoenix and LiveView plugins, for aiohttp. Install once, before
+the app starts, and mark the websocket handlers that are live views::
 
     @live_view
     async def run_live(request: web.Request) -> web.WebSocketResponse:
         ws = web.WebSocketResponse()
-        await ws.prepare(request)              # handshake ends: 101 written
-        await ws.send_json(initial_state())    # mount ends: first message sent
+        await ws.prepare(request)              # handshake ends: the 101 is written
+        await ws.send_json(initial_state())    # mount ends: the first message is sent
         async for chunk in run_output(request.match_info["run_id"]):
             await ws.send_str(chunk)
         return ws
 
-    app = web.Application()
     app.router.add_get("/runs/{run_id}/live", run_live)
     instrument_app(app)
 
-HTTP (``http.*``): every request is counted and timed by method, route template
-(``resource.canonical``, never the raw path; :data:`UNMATCHED_ROUTE` when the
-router matched nothing) and status class; handlers that raise are counted by
-exception class. A websocket upgrade (101) is counted but not timed: its
-duration is the whole session, which ``liveview.*`` describes.
+``http.*``: requests by method, route template (never the raw path;
+:data:`UNMATCHED_ROUTE` when the router matched nothing) and status class, a
+duration histogram (not for websocket upgrades: ``liveview.*`` describes those),
+and handlers that raised by exception class. ``liveview.*``, tagged with the
+route template as ``view``: handshake and mount time, connected sessions (a
+per-process gauge, decremented when the handler ends however it ends), messages
+sent and received, sends that waited (backpressure), the transport's backlog,
+closes by close-code class and streaming errors by kind. The handler is written
+as without metrics: ``send_str``, ``send_bytes``, ``send_frame`` and ``receive``
+are wrapped on that one socket when it is prepared.
 
-Live views (``liveview.*``, tagged with the route template as ``view``):
-handshake and mount time, connected sessions (a per-process gauge that the
-dashboards sum; decremented when the handler ends, however it ends), messages
-sent and received, sends that waited (backpressure), the transport's outbound
-backlog, closes by close-code class and streaming errors by kind. The handler
-is written as without metrics: ``send_str``/``send_bytes``/``send_frame`` and
-``receive`` are wrapped on that one socket instance when it is prepared.
-
-Cost: per-request and per-message counts are tallied on the event loop and
-handed to the emitter at most every :data:`PUBLISH_INTERVAL` seconds (and at
-session end and app cleanup); a send is timed only when it can wait at all
-(the transport already holds unsent bytes, is closing, or the message is large).
-
-Nothing here raises into the app except
+Cost: counts are tallied on the event loop and reach the emitter at most every
+:data:`PUBLISH_INTERVAL` seconds (and at session end and app cleanup); a send is
+timed only when it can wait at all. Nothing raises into the app except
 :class:`~netauto_statsd.emitter.CatalogError` in strict mode; other failures are
 logged at debug level on the ``netauto_statsd`` logger.
 """
@@ -145,8 +135,6 @@ def close_code_class(code: int | None, failure: BaseException | None = None) -> 
 class _Pending:
     """Figures gathered on the event loop, handed to the emitter by a timer at most every PUBLISH_INTERVAL."""
 
-    __slots__ = ("pending_error", "timer")
-
     def __init__(self) -> None:
         self.timer: asyncio.TimerHandle | None = None
         self.pending_error: CatalogError | None = None
@@ -182,8 +170,6 @@ class _Pending:
 # ---------------------------------------------------------------------- HTTP
 class _RequestTally(_Pending):
     """Requests counted per (method, route, status class) since the last publish."""
-
-    __slots__ = ("counts",)
 
     def __init__(self) -> None:
         super().__init__()
@@ -259,27 +245,13 @@ def _count_exception(request: web.Request, exc: BaseException) -> None:
 class _Session(_Pending):
     """One live-view connection: its timings, and the figures waiting to be published."""
 
-    __slots__ = (
-        "connected",
-        "failure",
-        "mount",
-        "quiet_limit",
-        "received",
-        "request",
-        "scope",
-        "sent",
-        "tags",
-        "transport",
-        "waits",
-        "ws",
-    )
-
     def __init__(self, request: web.Request, scope: Scope) -> None:
         super().__init__()
         self.request = request
         self.scope = scope
         self.tags: dict[str, object] = {"view": route_template(request)}
         self.connected = False
+        self.counted = False
         self.mount: Scope | None = None
         self.ws: web.WebSocketResponse | None = None
         self.transport: Any = None
@@ -290,12 +262,9 @@ class _Session(_Pending):
         self.failure: BaseException | None = None  # the streaming error counted last
 
     def connect(self, ws: web.WebSocketResponse) -> None:
-        """The 101 is about to be written: time the handshake, count the session, wrap the socket."""
+        """The 101 is about to be written: wrap the socket, time the handshake, count the session."""
         if self.connected:
             return
-        emitter = get_emitter()
-        emitter.histogram("liveview.handshake", self.scope.elapsed(), tags=self.tags)
-        emitter.gauge_add("liveview.sessions", 1, tags=self.tags)
         self.connected = True
         self.mount = Scope(self.tags)
         self.ws = ws
@@ -303,14 +272,14 @@ class _Session(_Pending):
         if transport is not None and hasattr(transport, "get_write_buffer_limits"):
             # A UTF-8 str of this many characters fits under the high-water mark.
             self.quiet_limit = transport.get_write_buffer_limits()[1] // 4
-        wrappers = (
-            ("send_str", self._wrap_send),
-            ("send_bytes", self._wrap_send),
-            ("send_frame", self._wrap_send_frame),
-            ("receive", self._wrap_receive),
-        )
-        for name, wrap in wrappers:  # on this instance only
-            setattr(ws, name, wrap(getattr(ws, name)))
+        wrap = {"send_str": self._wrap_send, "send_bytes": self._wrap_send, "send_frame": self._wrap_send_frame}
+        wrap["receive"] = self._wrap_receive
+        for name, wrapper in wrap.items():  # on this instance only
+            setattr(ws, name, wrapper(getattr(ws, name)))
+        emitter = get_emitter()
+        emitter.histogram("liveview.handshake", self.scope.elapsed(), tags=self.tags)
+        emitter.gauge_add("liveview.sessions", 1, tags=self.tags)
+        self.counted = True  # only a session counted in is counted out
 
     # -- hot path: counts only; a send is timed only when it can wait at all
     def _wrap_send(self, send: Send) -> Send:
@@ -409,34 +378,26 @@ class _Session(_Pending):
         if sent and transport is not None and not transport.is_closing():
             emitter.histogram("liveview.backlog", transport.get_write_buffer_size(), tags=tags)
 
-    def end(self, exc: BaseException | None, response: object) -> None:
-        """The handler ended (returned or raised): publish, count the close, uncount the session."""
+    def end(self, exc: BaseException | None) -> None:
+        """The handler ended (returned or raised): count the close, publish, uncount the session."""
         if not self.connected:
-            if isinstance(response, web.WebSocketResponse) and response.prepared:
-                _warn_not_instrumented()
             return
         self.connected = False
         ws = self.ws
         failure = exc or self.failure or (ws.exception() if ws is not None else None)
-        emitter = get_emitter()
         try:
             if isinstance(exc, Exception):
                 self._count_error(exc)
             code_class = close_code_class(ws.close_code if ws is not None else None, failure)
-            emitter.increment("liveview.close", tags={**self.tags, "code_class": code_class})
+            get_emitter().increment("liveview.close", tags={**self.tags, "code_class": code_class})
             self.publish_now()
         finally:
-            emitter.gauge_add("liveview.sessions", -1, tags=self.tags)
+            if self.counted:
+                self.counted = False
+                get_emitter().gauge_add("liveview.sessions", -1, tags=self.tags)
 
 
 _SESSION_KEY = _request_key("netauto_statsd.live_view", _Session)
-_warned: list[bool] = []
-
-
-def _warn_not_instrumented() -> None:
-    if not _warned:
-        _warned.append(True)
-        log.warning("netauto_statsd: @live_view on an app without instrument_app(app): no live-view metrics")
 
 
 def _request_of(args: tuple[Any, ...]) -> web.Request | None:
@@ -450,15 +411,18 @@ def live_view(handler: H) -> H:
     """Instrument a websocket handler as a live view; the handler is written as without metrics.
 
     Decorates ``async def handler(request)`` and methods of ``web.View``. The app
-    must be set up with :func:`instrument_app`, which sees the socket prepared.
+    must be set up with :func:`instrument_app`, which sees the socket prepared;
+    without it a warning is logged once and nothing is measured.
 
     Example:
         >>> @live_view  # doctest: +SKIP
         ... async def run_live(request): ...
     """
+    warned = False
 
     @functools.wraps(handler)
     async def live_view_handler(*args: Any, **kwargs: Any) -> web.StreamResponse:
+        nonlocal warned
         session: _Session | None = None
         request = _request_of(args)
         if request is not None:
@@ -467,27 +431,33 @@ def live_view(handler: H) -> H:
                 request[_SESSION_KEY] = session
             except Exception as exc:
                 log.debug("netauto_statsd: live view setup failed: %s", exc)
+        failure: BaseException | None = None
         try:
             response = await handler(*args, **kwargs)
+            if session is not None and not (session.connected or warned) and _prepared_socket(response):
+                warned = True
+                log.warning(
+                    "netauto_statsd: live view %s: call instrument_app(app) to measure it", session.tags["view"]
+                )
+            return response
         except BaseException as exc:
-            if session is not None:
-                _end(session, exc, None)
+            failure = exc
             raise
-        if session is not None:
-            _end(session, None, response)
-        return response
+        finally:
+            if session is not None:
+                try:
+                    session.end(failure)
+                except CatalogError:
+                    if failure is None:  # never mask the handler's own exception
+                        raise
+                except Exception as error:
+                    log.debug("netauto_statsd: live view end failed: %s", error)
 
     return live_view_handler  # type: ignore[return-value]
 
 
-def _end(session: _Session, exc: BaseException | None, response: object) -> None:
-    try:
-        session.end(exc, response)
-    except CatalogError:
-        if exc is None:  # never mask the handler's own exception
-            raise
-    except Exception as error:
-        log.debug("netauto_statsd: live view end failed: %s", error)
+def _prepared_socket(response: object) -> bool:
+    return isinstance(response, web.WebSocketResponse) and response.prepared
 
 
 async def _on_response_prepare(request: web.Request, response: web.StreamResponse) -> None:

@@ -1,43 +1,37 @@
 """RQ job, queue and worker instrumentation (the seed's PromEx Oban plugin).
 
-Install it the way RQ users pick a worker class::
+Pick the worker class the RQ way, and enqueue through :class:`InstrumentedQueue`
+(a drop-in ``rq.Queue``)::
 
     rq worker -w netauto_statsd.integrations.rq.InstrumentedWorker default
     rq worker -w netauto_statsd.integrations.rq.InstrumentedSimpleWorker default   # no fork
 
-and enqueue through :class:`InstrumentedQueue` (a drop-in ``rq.Queue``) to count
-enqueued jobs::
+    InstrumentedQueue("default", connection=redis).enqueue(execute_run, run_id)
 
-    queue = InstrumentedQueue("default", connection=redis)
-    queue.enqueue(execute_run, run_id)
+Tagged ``queue`` and ``func`` (the job function's dotted name; ``other`` outside
+:func:`declare_job_functions` or beyond the catalog cap): ``rq.job.enqueued``,
+``rq.job.started``, ``rq.job.finished{status}`` (succeeded, failed, stopped,
+retried), ``rq.job.failure{exception}``, ``rq.job.duration`` (RQ's ``ended_at -
+started_at``) and ``rq.job.wait`` (``started_at - enqueued_at``), in seconds.
+Each worker reports itself in ``rq.workers{state}`` and polls ``rq.queue.jobs``
+for its queues every :attr:`WorkerMetricsMixin.metrics_poll_interval` seconds
+from a daemon thread: no second process to run.
 
-Emits, tagged with ``queue`` and ``func`` (the job function's dotted name, folded
-into ``other`` outside :func:`declare_job_functions` or beyond the catalog cap):
-``rq.job.enqueued``, ``rq.job.started``, ``rq.job.finished{status}`` (succeeded,
-failed, stopped, retried), ``rq.job.failure{exception}``, ``rq.job.duration``
-(RQ's own ``ended_at - started_at``) and ``rq.job.wait`` (``started_at -
-enqueued_at``), both in seconds. Each worker also reports itself in
-``rq.workers{state=busy|idle}`` and polls ``rq.queue.jobs{state}`` for its queues
-from a daemon thread every :attr:`WorkerMetricsMixin.metrics_poll_interval`
-seconds (5 s, like the seed's Oban plugin): no second process to run.
+Fork safety: the default ``Worker`` forks a horse per job that ends with
+``os._exit``. The horse writes the outcome it saw into a page of memory shared
+with the worker and flushes the job's own metrics before returning to RQ; the
+worker emits the outcome once the horse is gone. An unwritten page means the
+horse died unseen (SIGKILL, OOM, the worker's timeout kill, a stop command): the
+worker reports what RQ recorded in Redis, a failure as ``WorkHorseTerminated``.
 
-Fork safety. The default ``Worker`` forks a work horse per job that ends with
-``os._exit``. The horse reports the outcome it saw and flushes before it returns
-to RQ, then marks the job as reported in a byte of memory shared with the parent.
-When the parent finds the byte unset after the horse is gone (SIGKILL, OOM, the
-parent's own timeout kill, a stop command), it reports the outcome from Redis;
-a failure it did not see raise is counted with exception ``WorkHorseTerminated``.
-
-Version-agnostic: only ``Worker.execute_job(job, queue)``, ``perform_job(*args)``,
-``handle_exception(job, *exc_info)`` and ``work(...)`` are overridden, hooks whose
-roles did not change across RQ 1.x - 3.x (RQ 3.0 changed the signatures of
-``perform_job`` and of the ``handle_job_*`` methods, which we pass through or do
-not touch). Tested with the RQ pinned in setup.cfg (3.0.0). ``SpawnWorker`` is
-refused: its horse shares no memory with the parent.
-
-Metrics never change what a job does: any error in them is logged at debug
-level on the ``netauto_statsd`` logger and swallowed (except
-:class:`~netauto_statsd.emitter.CatalogError` in strict mode).
+Version-agnostic: only ``execute_job(job, queue)``, ``perform_job(*args)``
+(passed through), ``handle_exception(job, *exc_info)`` and ``work(...)`` are
+overridden, whose roles are the same in RQ 1.x - 3.x (RQ 3.0 changed the
+signatures of ``perform_job`` and ``handle_job_*``). Tested with RQ 2.12 and
+3.0. ``SpawnWorker`` is refused: its horse shares no memory with the worker.
+Errors inside the instrumentation are logged at debug level on
+``netauto_statsd`` and swallowed, except
+:class:`~netauto_statsd.emitter.CatalogError` in strict mode.
 """
 
 from __future__ import annotations
@@ -291,7 +285,7 @@ class WorkerMetricsMixin(_WorkerBase):
             self._netauto_stop.set()
         if self._netauto_poller is not None:
             self._netauto_poller.join(timeout=10)
-        self._netauto_poll()  # the last word is the state after this worker's work
+        _safely("queue poll", self._netauto_poll)  # the last word: the state after this worker's work
         self._netauto_set_state(busy=None)
         get_emitter().flush()
 

@@ -2,48 +2,32 @@
 
 ::
 
-    from netauto_statsd.integrations.sqlalchemy import instrument_engine, uninstrument_engine
+    engine = create_engine(os.environ["DATABASE_URL"])      # or create_async_engine(...)
+    instrument_engine(engine, "default", tables={"runs", "chunks", "devices"})
+    uninstrument_engine(engine)                              # every listener and wrapper removed
 
-    engine = create_engine(os.environ["DATABASE_URL"])
-    instrument_engine(engine, name="default", tables={"runs", "chunks", "devices"})
-    ...
-    uninstrument_engine(engine)  # every listener removed
+Per engine ``name`` (the ``pool`` tag): ``db.query`` and ``db.query.duration``
+(seconds) by ``operation`` (select / insert / update / delete / other) and
+``table`` (read from the SQL, never sending it; ``none`` if it names none,
+``other`` outside ``tables``), failed statements included; ``db.error`` by the
+driver's exception class (``TimeoutError`` for an exhausted pool); per-process
+gauges ``db.pool.connections`` (``checked_out``, ``overflow`` beyond the pool
+size, ``size``); ``db.pool.checkout_wait`` and ``db.pool.invalidated``.
 
-Emits, per engine ``name`` (the ``pool`` tag):
+Hooks, all tracked and removable: the dialect's ``do_execute*`` events time
+statements (our listener runs the dialect's own method, and steps aside for a
+listener added after it). Not ``before/after_cursor_execute``: any Connection
+listener moves every statement onto SQLAlchemy's event path, about +15 % per
+query on SQLite before our code runs. Pool events give the pool figures; with
+no event *before* a checkout, ``engine.pool.connect`` is wrapped on the instance
+(and moved to the new pool at its first checkout after ``engine.dispose()``).
 
-* ``db.query`` and ``db.query.duration`` (seconds) by ``operation`` (select /
-  insert / update / delete / other) and ``table`` (the first table the statement
-  names, never SQL text; ``none`` when it names none, ``other`` beyond the
-  declared ``tables`` or the catalog cap). Every statement sent to the driver is
-  counted, failed ones included;
-* ``db.error`` by ``operation`` and exception class (the driver's PEP 249 class:
-  ``IntegrityError``, ``OperationalError``...), and ``TimeoutError`` when the pool
-  is exhausted;
-* ``db.pool.connections`` (``checked_out``, ``overflow`` = checked out beyond
-  the pool size, ``size``) as per-process gauges, ``db.pool.checkout_wait``
-  (seconds to get a connection from the pool, opening one included when the
-  pool has to) and ``db.pool.invalidated``.
-
-Everything is hooked with ``event.listen`` and tracked, so
-:func:`uninstrument_engine` removes all of it. Statements are timed in the
-dialect's ``do_execute`` / ``do_executemany`` / ``do_execute_no_params`` events:
-our listener runs the dialect's own method and tells SQLAlchemy it did (only
-when it is the last such listener, so one added later still runs). Not the
-``before/after_cursor_execute`` events: any Connection-level listener moves every
-statement onto SQLAlchemy's event-dispatching path, measured at +15 % per query
-on SQLite before our own code runs. Checkout wait has no event *before* a
-checkout, so ``engine.pool.connect`` is wrapped on the pool instance (moved to
-the new pool after ``engine.dispose()``, removed by :func:`uninstrument_engine`).
-
-Fork: a forked child (an RQ work horse) must not use a pooled connection of its
-parent; call ``engine.dispose(close=False)`` first thing in the child (see
-docs/integrations-rq-sqlalchemy.md). Our own state is reset in the child, and by
-default a forked child sends no pool gauges: per-process gauges from one process
-per job would pile up series until their TTL.
-
-Instrumentation never changes what a query does: any error inside it is logged
-at debug level on the ``netauto_statsd`` logger and swallowed (except
-:class:`~netauto_statsd.emitter.CatalogError` in strict mode).
+Fork: a forked child (an RQ horse) must call ``engine.dispose(close=False)``
+before using the engine (docs/integrations-rq-sqlalchemy.md). Our state resets
+in the child, which by default sends no pool gauges (one per-process series per
+job would pile up until the TTL). Errors inside the instrumentation are logged
+at debug level on ``netauto_statsd`` and swallowed, except
+:class:`~netauto_statsd.emitter.CatalogError` in strict mode.
 """
 
 from __future__ import annotations
@@ -129,6 +113,7 @@ class _EngineState:
         self.forked = False
         self.listeners: list[tuple[str, Callable[..., Any]]] = []
         self.lock = threading.Lock()
+        self.patch_lock = threading.Lock()
         self.checked_out = 0
         self.overflow = 0
         self.size: int | None = None
@@ -240,7 +225,9 @@ class _EngineState:
         try:
             engine = self.engine_ref()
             if engine is not None and self.patched is not None and engine.pool is not self.patched[0]:
-                self.patch_pool(engine.pool)  # engine.dispose() swapped the pool in
+                with self.patch_lock:  # engine.dispose() swapped a new pool in: move the wrapper there
+                    if self.patched is not None and engine.pool is not self.patched[0]:
+                        self.patch_pool(engine.pool)
             self._move(1)
         except CatalogError:
             raise
@@ -306,6 +293,7 @@ class _EngineState:
 
     def after_fork_in_child(self) -> None:
         self.lock = threading.Lock()
+        self.patch_lock = threading.Lock()
         self.forked = True
         self.checked_out = 0
         self.overflow = 0

@@ -34,7 +34,9 @@ def test_catalog_json_is_the_catalog() -> None:
         assert [t["key"] for t in row["tags"]] == list(metric.tag_keys)
         assert [t["values"] for t in row["tags"]] == [list(t.values) if t.values else None for t in metric.tags]
         assert row["constant_tags"] == ["env", "service"]
-        assert row["labels"] == sorted([*metric.tag_keys, "env", "service", *(["process"] if metric.per_process else [])])
+        assert row["labels"] == sorted(
+            [*metric.tag_keys, "env", "service", *(["process"] if metric.per_process else [])]
+        )
         assert row["buckets"] == (list(metric.buckets) or None)
         assert row["max_combinations"] == metric.max_combinations
         assert row["per_process"] is metric.per_process

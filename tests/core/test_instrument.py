@@ -28,7 +28,7 @@ RUN = {"site": "par1", "protocol": "ssh"}
 FORMS = ["sync_decorator", "async_decorator", "with", "async_with"]
 
 
-class DeviceRefused(Exception):
+class DeviceRefusedError(Exception):
     """An application error with its own class name."""
 
 
@@ -64,7 +64,7 @@ async def run_in_form(form: str, helper: Instrument, body: Callable[[], Any]) ->
 
 OUTCOMES: list[tuple[str, Callable[[], BaseException] | None]] = [
     ("ok", None),
-    ("error", lambda: DeviceRefused("device said no")),
+    ("error", lambda: DeviceRefusedError("device said no")),
     ("timeout", lambda: TimeoutError("device too slow")),
     ("cancelled", asyncio.CancelledError),
     ("cancelled", KeyboardInterrupt),
@@ -106,7 +106,7 @@ async def test_runner_lifecycle_every_form_every_outcome(
     assert 0 <= duration < 5
     assert statsd_recorder.values("runner.bytes", status=status, **RUN) == [4446]
     if status == "error":
-        assert statsd_recorder.total("runner.error", error="DeviceRefused", **RUN) == 1
+        assert statsd_recorder.total("runner.error", error="DeviceRefusedError", **RUN) == 1
     else:
         statsd_recorder.assert_not_emitted("runner.error")
     assert current_run().bytes == 0, "no run may leak out of its block"
@@ -184,7 +184,7 @@ async def test_concurrent_decorated_calls_share_nothing(statsd_recorder: Recorde
         current_run().add_bytes(size)
         await asyncio.sleep(0)
         if size % 3 == 0:
-            raise DeviceRefused(site)
+            raise DeviceRefusedError(site)
         return size
 
     calls = [asyncio.create_task(run(f"site{i}", i)) for i in range(60)]
@@ -194,10 +194,10 @@ async def test_concurrent_decorated_calls_share_nothing(statsd_recorder: Recorde
 
     for i, result in enumerate(results):
         status = "error" if i % 3 == 0 else "ok"
-        assert (isinstance(result, DeviceRefused) and result.args == (f"site{i}",)) or result == i
+        assert (isinstance(result, DeviceRefusedError) and result.args == (f"site{i}",)) or result == i
         assert statsd_recorder.values("runner.bytes", site=f"site{i}") == [i]
         assert statsd_recorder.total("runner.stop", site=f"site{i}", status=status) == 1
-    assert statsd_recorder.total("runner.error", error="DeviceRefused") == 20
+    assert statsd_recorder.total("runner.error", error="DeviceRefusedError") == 20
 
 
 async def test_one_shared_async_with_helper_gives_each_task_its_own_scope(statsd_recorder: Recorder) -> None:
@@ -210,7 +210,7 @@ async def test_one_shared_async_with_helper_gives_each_task_its_own_scope(statsd
             assert current_run() is scope
             current_run().add_bytes(size)
             if size % 2:
-                raise DeviceRefused(size)
+                raise DeviceRefusedError(size)
         return size
 
     calls = [asyncio.create_task(run(i)) for i in range(40)]
@@ -218,7 +218,7 @@ async def test_one_shared_async_with_helper_gives_each_task_its_own_scope(statsd
     gate.set()
     results = await asyncio.gather(*calls, return_exceptions=True)
 
-    assert [r for r in results if not isinstance(r, int | DeviceRefused)] == []
+    assert [r for r in results if not isinstance(r, int | DeviceRefusedError)] == []
     ok = sorted(statsd_recorder.values("runner.bytes", status="ok"))
     failed = sorted(statsd_recorder.values("runner.bytes", status="error"))
     assert ok == list(range(0, 40, 2))
@@ -234,12 +234,12 @@ def test_one_shared_with_helper_across_threads(statsd_recorder: Recorder) -> Non
             barrier.wait()  # all 8 blocks are open at once
             current_run().add_bytes(size)
             if size % 2:
-                raise DeviceRefused(size)
+                raise DeviceRefusedError(size)
 
     with ThreadPoolExecutor(8) as pool:
         futures = [pool.submit(run, i) for i in range(8)]
     errors = [f.exception() for f in futures]
-    assert [type(e) for e in errors] == [type(None), DeviceRefused] * 4
+    assert [type(e) for e in errors] == [type(None), DeviceRefusedError] * 4
     assert sorted(statsd_recorder.values("runner.bytes", status="ok")) == [0, 2, 4, 6]
     assert sorted(statsd_recorder.values("runner.bytes", status="error")) == [1, 3, 5, 7]
 
@@ -278,8 +278,7 @@ async def test_metric_failures_never_reach_the_caller_in_production_mode() -> No
 
 
 def test_strict_mode_surfaces_catalog_errors_from_helpers(statsd_recorder: Recorder) -> None:
-    with pytest.raises(CatalogError, match="not in the catalog"):
-        with timed("not.in.catalog"):
-            pass
+    with pytest.raises(CatalogError, match="not in the catalog"), timed("not.in.catalog"):
+        pass
     with pytest.raises(CatalogError, match="needs tag 'site'"):
         runner_lifecycle({"protocol": "ssh"})(lambda: None)()

@@ -60,7 +60,9 @@ def test_recorder_sees_normalised_tags_as_they_would_be_sent(statsd_recorder: Re
 
 def test_recorder_assertion_messages_say_what_was_emitted(statsd_recorder: Recorder) -> None:
     run_created(site="par1", protocol="ssh")
-    with pytest.raises(AssertionError, match="was emitted with: \\[\\(\\('protocol', 'ssh'\\), \\('site', 'par1'\\)\\)\\]"):
+    with pytest.raises(
+        AssertionError, match="was emitted with: \\[\\(\\('protocol', 'ssh'\\), \\('site', 'par1'\\)\\)\\]"
+    ):
         statsd_recorder.assert_emitted("run.created", site="lon2")
     with pytest.raises(AssertionError, match="was emitted 1 time"):
         statsd_recorder.assert_not_emitted("run.created", site="par1")

@@ -13,10 +13,13 @@ import socket
 from collections.abc import Callable
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from netauto_statsd.config import from_env
 from netauto_statsd.emitter import Emitter, configure
 from netauto_statsd.tags import normalise_value
+from netauto_statsd.transport import format_number, pack_values
 from tests.core.wire import PLAIN_LINE, UdpSink, parse_dogstatsd, split_lines
 from tests.support import Exporter
 
@@ -123,6 +126,20 @@ def test_histogram_batches_split_into_datagrams_within_max_packet(
     assert [v for line in histogram_lines for v in line.values] == values  # nothing lost, order kept
     assert all(line.tag_dict["env"] == "e" * 40 for line in lines)
     assert sorted(line.tag_dict["site"] for line in lines if line.type == "c") == sorted(f"site{i}" for i in range(40))
+
+
+@given(
+    st.lists(st.floats(allow_nan=False, allow_infinity=False) | st.integers(-(10**20), 10**20), max_size=300),
+    st.integers(24, 2000),  # 24: the longest float repr
+)
+def test_packed_histogram_values_are_exact_and_bounded(values: list[float], room: int) -> None:
+    chunks = pack_values(values, room)
+    assert all(0 < len(chunk) <= room for chunk in chunks)
+    texts = [text for chunk in chunks for text in chunk.split(":")]
+    assert [float(text) for text in texts] == [float(v) for v in values]
+    # the same shortest exact text as single values get (integral floats without '.0')
+    assert [float(text) for text in texts] == [float(format_number(v)) for v in values]
+    assert not any(text.endswith(".0") for text in texts)
 
 
 def test_constant_tags_are_exactly_ours_whatever_the_datadog_environment(
