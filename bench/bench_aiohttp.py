@@ -298,10 +298,18 @@ def _free_port(kind: int) -> int:
 
 
 # --------------------------------------------------------------------- main
+#: Every repetition runs the plain app twice: the second run (``control``) against the
+#: first shows how far two identical runs drift apart on this machine (the noise floor).
+VARIANTS = ("plain", "instrumented", "control")
+
+
 async def run(args: argparse.Namespace) -> dict[str, Any]:
-    results: dict[str, dict[str, list[float]]] = {"plain": {}, "instrumented": {}}
+    """Interleave the variants (rotating their order every repetition); summarise paired ratios."""
+    results: dict[str, dict[str, list[float]]] = {variant: {} for variant in VARIANTS}
     for rep in range(args.reps):
-        order = ("plain", "instrumented") if rep % 2 == 0 else ("instrumented", "plain")
+        order = VARIANTS[rep % 3 :] + VARIANTS[: rep % 3]
+        if rep % 6 >= 3:
+            order = order[::-1]
         for mode in args.scenarios.split(","):
             for variant in order:
                 figures = await serve_once(variant == "instrumented", args, mode)
@@ -310,17 +318,21 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         line = "  ".join(
             f"{key}={results['instrumented'][key][-1] / results['plain'][key][-1]:.3f}" for key in results["plain"]
         )
-        print(f"rep {rep + 1}/{args.reps}: instrumented/plain {line}", file=sys.stderr, flush=True)
+        print(f"rep {rep + 1}/{args.reps} load={os.getloadavg()[0]:.1f}: instrumented/plain {line}", file=sys.stderr)
     summary: dict[str, Any] = {}
     for key in results["plain"]:
-        plain, instr = results["plain"][key], results["instrumented"][key]
+        plain, instr, control = (results[v][key] for v in VARIANTS)
         ratios = [i / p for i, p in zip(instr, plain, strict=True)]
+        noise = [c / p for c, p in zip(control, plain, strict=True)]
         summary[key] = {
             "plain_median": statistics.median(plain),
             "instrumented_median": statistics.median(instr),
             "ratio_median": statistics.median(ratios),
             "ratio_min": min(ratios),
             "ratio_max": max(ratios),
+            "control_ratio_median": statistics.median(noise),
+            "control_ratio_min": min(noise),
+            "control_ratio_max": max(noise),
         }
     for key, (bound, higher_is_better) in TARGETS.items():
         if key in summary:

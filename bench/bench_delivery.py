@@ -115,7 +115,7 @@ def main() -> int:
     print(f"{'candidate':<18}{'kind':<11}{'median samples/s':>18}{'lost (per run)':>18}")
     for (label, kind), values in sorted(rates.items(), key=lambda kv: (kv[0][1], kv[0][0])):
         lost = losses[(label, kind)]
-        print(f"{label:<18}{kind:<11}{statistics.median(values):>18,.0f}{str([int(x) for x in lost]):>18}")
+        print(f"{label:<18}{kind:<11}{statistics.median(values):>18,.0f}{[int(x) for x in lost]!s:>18}")
     for kind in ("counter", "histogram"):
         ratio = statistics.median(rates[("ours", kind)]) / statistics.median(rates[("datadog default", kind)])
         print(f"ratio ours / datadog default ({kind}): {ratio:.1f}x")

@@ -466,7 +466,7 @@ METRICS: tuple[Metric, ...] = (
     Metric(
         "client.overflow",
         "counter",
-        (_t("metric", None, "catalog metric name", "runner.error"),),
+        (_t("metric", None, "catalog metric name (dots as _)", "runner_error"),),
         "1",
         "Samples whose tags were folded into 'other' by the cardinality cap.",
         "netauto_client_cardinality_overflow_total",

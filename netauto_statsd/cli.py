@@ -40,8 +40,8 @@ def catalog_rows(namespace: str) -> list[dict[str, Any]]:
     return rows
 
 
-def _tag_text(metric: Metric) -> str:
-    return ", ".join(f"{t.key}={'|'.join(t.values)}" if t.values else t.key for t in metric.tags)
+def _tag_text(metric: Metric, sep: str = "|") -> str:
+    return ", ".join(f"{t.key}={sep.join(t.values)}" if t.values else t.key for t in metric.tags)
 
 
 def cmd_catalog(args: argparse.Namespace) -> int:
@@ -54,7 +54,8 @@ def cmd_catalog(args: argparse.Namespace) -> int:
         print("| statsd name | type | unit | tags | Prometheus series | help |")
         print("|---|---|---|---|---|---|")
         for m, row in zip(METRICS, rows, strict=False):
-            print(f"| `{row['name']}` | {m.type} | {m.unit} | {_tag_text(m)} | `{m.prometheus_name}` | {m.help} |")
+            tags = _tag_text(m, " / ")
+            print(f"| `{row['name']}` | {m.type} | {m.unit} | {tags} | `{m.prometheus_name}` | {m.help} |")
         return 0
     width = max(len(r["name"]) for r in rows)
     for m, row in zip(METRICS, rows, strict=False):

@@ -120,12 +120,18 @@ def _counting_client(settings: Settings) -> Any:
     from statsd import StatsClient
 
     class CountingStatsClient(StatsClient):  # type: ignore[misc]
+        """Connected (so a dead exporter surfaces as ECONNREFUSED), non-blocking, counting."""
+
         failures = 0
+        connected = False
 
         def _send(self, data: str) -> None:
             try:
-                self._sock.setblocking(False)
-                self._sock.sendto(data.encode("ascii"), self._addr)
+                if not self.connected:
+                    self._sock.setblocking(False)
+                    self._sock.connect(self._addr)
+                    self.connected = True
+                self._sock.send(data.encode("ascii"))
             except (OSError, RuntimeError, UnicodeEncodeError) as exc:
                 self.failures += 1
                 log.debug("netauto_statsd: plain packet dropped: %s", exc)

@@ -103,7 +103,7 @@ async def test_runner_lifecycle_every_form_every_outcome(
     assert statsd_recorder.total("runner.stop", **RUN) == 1
     assert statsd_recorder.total("runner.stop", status=status, **RUN) == 1
     (duration,) = statsd_recorder.values("runner.duration", status=status, **RUN)
-    assert 0 <= duration < 5
+    assert duration >= 0  # seconds as a float; its size is not asserted (no timing in tests)
     assert statsd_recorder.values("runner.bytes", status=status, **RUN) == [4446]
     if status == "error":
         assert statsd_recorder.total("runner.error", error="DeviceRefusedError", **RUN) == 1
@@ -124,7 +124,7 @@ async def test_timed_and_counted_every_form_every_outcome(
     await outcome_of(form, counted("run.created", RUN), make_exc)
 
     (duration,) = statsd_recorder.values("runner.duration", status=status, **RUN)
-    assert 0 <= duration < 5
+    assert duration >= 0  # seconds as a float; its size is not asserted (no timing in tests)
     assert statsd_recorder.total("runner.stop", status=status, **RUN) == 1
     assert statsd_recorder.count("rq.job.wait", queue="default", func="f") == 1
     assert statsd_recorder.total("run.created", **RUN) == 1
