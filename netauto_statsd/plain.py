@@ -64,6 +64,8 @@ class PlainStatsdTransport:
     """Sends batches in plain StatsD format through pystatsd's pipeline."""
 
     def __init__(self, settings: Settings) -> None:
+        import statsd  # noqa: F401 - imported here, not in the flush thread (fork + import lock)
+
         self.settings = settings
         self._client: Any = None
         self._failed_setup = False

@@ -107,6 +107,11 @@ class DogStatsdTransport:
     """DogStatsD over UDP (or a unix socket) through datadog's ``DogStatsd``."""
 
     def __init__(self, settings: Settings) -> None:
+        # Import datadog now, in the thread that first emits, not later in the flush
+        # thread: a fork() racing with an import in another thread can leave the
+        # child stuck on the import lock (seen with RQ's forking worker).
+        import datadog.dogstatsd.base  # noqa: F401
+
         self.settings = settings
         self._client: Any = None
         self._failed_setup = False
@@ -217,11 +222,18 @@ TransportFactory = Callable[[Settings], Transport]
 
 
 def build_transport(settings: Settings) -> Transport:
-    """Return the transport ``settings`` ask for."""
+    """Return the transport ``settings`` ask for (a NullTransport, logged, if its library is missing)."""
     if settings.disabled:
         return NullTransport()
-    if settings.transport == "statsd":
-        from netauto_statsd.plain import PlainStatsdTransport
+    try:
+        if settings.transport == "statsd":
+            from netauto_statsd.plain import PlainStatsdTransport
 
-        return PlainStatsdTransport(settings)
-    return DogStatsdTransport(settings)
+            return PlainStatsdTransport(settings)
+        return DogStatsdTransport(settings)
+    except ImportError as exc:
+        extra = "plain" if settings.transport == "statsd" else "base"
+        log.error(
+            "netauto_statsd: %s transport unavailable (install the %s requirements): %s", settings.transport, extra, exc
+        )
+        return NullTransport()
