@@ -2,29 +2,37 @@
 
 Run from the repo root (statsd_exporter on PATH, or pass --exporter)::
 
-    PATH=/tmp/gobin:$PATH python bench/bench_aiohttp.py
+    PATH=/tmp/gobin:$PATH python bench/bench_aiohttp.py --reps 12 --json /tmp/aiohttp.json
 
-Two scenarios, each run for both variants in every repetition, the order
-alternating between repetitions so drift on a noisy machine hits both alike:
+Scenarios (``--scenarios``), each run for every variant in every repetition:
 
-* live view: one device run streams ``--chunks`` output chunks to ``--viewers``
-  websocket viewers (one handler and one bounded queue per viewer, as the demo
-  app does). Throughput is chunks delivered to every viewer per second; latency
-  is per chunk, from production (monotonic clock stamped in the chunk) to
+* ``ws``: one device run streams ``--chunks`` output chunks to ``--viewers``
+  websocket viewers as fast as they take them (one handler and one bounded queue
+  per viewer, as the demo app does): throughput, chunks delivered to every viewer
+  per second.
+* ``paced``: the same stream at ``--rate`` chunks/s, as a device produces output:
+  per-chunk latency, from production (monotonic clock stamped in the chunk) to
   receipt by a viewer in the client process.
-* plain HTTP: ``--requests`` GETs of a JSON route over keep-alive connections
-  with pipelining, so the server (not the client) is the bottleneck.
+* ``http``: ``--requests`` GETs of a JSON route over ``--connections`` keep-alive
+  connections, ``--pipeline`` in flight on each, from a raw-socket client cheap
+  enough that the server is the bottleneck.
 
-Server and emitter run in this process; clients run in a separate process
-(the machine has 2 cores). The instrumented variant sends to a real
-statsd_exporter when one is found, else to a local UDP sink. Ratios are
-computed per repetition (paired) and their median is reported.
+Variants: ``plain`` (no instrumentation), ``instrumented`` (``instrument_app`` and
+``@live_view``), and ``control``, the plain app again: control/plain shows how far
+two identical runs drift apart on this machine, i.e. the noise floor of every
+ratio. The order of the variants rotates every repetition. Server and emitter
+run in this process, clients in a separate one; the instrumented variant sends
+to a real statsd_exporter when one is found, else to a local UDP sink. Reported:
+medians per variant, the median of the per-repetition (paired) ratios with their
+range, the ratio of the medians, and the server's CPU time per operation (with
+and without the exporter's).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import gc
 import json
 import os
@@ -33,7 +41,6 @@ import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import urllib.request
@@ -122,7 +129,7 @@ async def serve_once(instrumented: bool, args: argparse.Namespace, mode: str) ->
         streaming = mode != "http"
         count = args.chunks if streaming else args.requests
         width = args.viewers if streaming else args.connections
-        cpu_before, exporter_before = time.process_time(), COLLECTOR_CPU()
+        cpu_before, exporter_before = time.process_time(), args.collector_cpu()
         proc = await asyncio.create_subprocess_exec(
             sys.executable,
             __file__,
@@ -141,7 +148,7 @@ async def serve_once(instrumented: bool, args: argparse.Namespace, mode: str) ->
         operations = count * args.viewers if streaming else count
         result = {f"{mode}_{key}": value for key, value in figures.items()}
         result[f"{mode}_server_cpu_us"] = cpu / operations * 1e6
-        result[f"{mode}_server_and_exporter_cpu_us"] = (cpu + COLLECTOR_CPU() - exporter_before) / operations * 1e6
+        result[f"{mode}_server_and_exporter_cpu_us"] = (cpu + args.collector_cpu() - exporter_before) / operations * 1e6
         return result
     finally:
         await runner.cleanup()
@@ -288,9 +295,6 @@ def _process_cpu(pid: int | None) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-COLLECTOR_CPU: Any = lambda: 0.0  # noqa: E731 - replaced in main() once the collector runs
-
-
 def _free_port(kind: int) -> int:
     with socket.socket(socket.AF_INET, kind) as sock:
         sock.bind(("127.0.0.1", 0))
@@ -328,6 +332,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             "plain_median": statistics.median(plain),
             "instrumented_median": statistics.median(instr),
             "ratio_median": statistics.median(ratios),
+            "ratio_of_medians": statistics.median(instr) / statistics.median(plain),
             "ratio_min": min(ratios),
             "ratio_max": max(ratios),
             "control_ratio_median": statistics.median(noise),
@@ -364,9 +369,8 @@ def main() -> None:
 
     from netauto_statsd.emitter import configure
 
-    global COLLECTOR_CPU
     collector = Collector(args.exporter or None)
-    COLLECTOR_CPU = lambda: _process_cpu(collector.proc.pid if collector.proc else None)  # noqa: E731
+    args.collector_cpu = functools.partial(_process_cpu, collector.proc.pid if collector.proc else None)
     try:
         emitter = configure(host="127.0.0.1", port=collector.port, env="bench")
         summary = asyncio.run(run(args))
@@ -381,7 +385,7 @@ def main() -> None:
         args.json.write_text(json.dumps(summary, indent=2))
     print(
         f"cpus={os.cpu_count()} python={sys.version.split()[0]} chunks={args.chunks} viewers={args.viewers} "
-        f"requests={args.requests} reps={args.reps} tmp={tempfile.gettempdir()}",
+        f"requests={args.requests} reps={args.reps}",
         file=sys.stderr,
     )
 

@@ -87,15 +87,15 @@ def liveview_health() -> dm.Dashboard:
                 "Backpressure",
                 (
                     graph(
-                        "Send latency p50 / p95 / p99",
-                        "How long a send waited for the transport to drain: rising values mean slow browsers "
-                        "or a saturated network.",
+                        "Send waits p50 / p95 / p99",
+                        "How long sends that waited (>= 1 ms) took to drain: rising values mean slow browsers "
+                        "or a saturated network. Sends that never wait are not observed; empty is healthy.",
                         "s",
                         quantiles(s, "liveview.send_latency"),
                     ),
                     graph(
                         "Transport backlog p50 / p95 / p99",
-                        "Outbound bytes still buffered in the transport, sampled at each send.",
+                        "Outbound bytes still buffered in the transport, sampled at most every 0.25 s per session.",
                         "bytes",
                         quantiles(s, "liveview.backlog"),
                     ),

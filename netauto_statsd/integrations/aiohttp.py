@@ -26,9 +26,10 @@ closes by close-code class and streaming errors by kind. The handler is written
 as without metrics: ``send_str``, ``send_bytes``, ``send_frame`` and ``receive``
 are wrapped on that one socket when it is prepared.
 
-Cost: counts are tallied on the event loop and reach the emitter at most every
-:data:`PUBLISH_INTERVAL` seconds (and at session end and app cleanup); a send is
-timed only when it can wait at all. Nothing raises into the app except
+Cost: counts and durations are gathered on the event loop and handed to the
+emitter in batches at most every :data:`PUBLISH_INTERVAL` seconds (and at session
+end and app cleanup); a send is timed only when it can wait at all (see
+``bench/bench_aiohttp.py``). Nothing raises into the app except
 :class:`~netauto_statsd.emitter.CatalogError` in strict mode; other failures are
 logged at debug level on the ``netauto_statsd`` logger.
 """
@@ -36,6 +37,7 @@ logged at debug level on the ``netauto_statsd`` logger.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import functools
 import logging
 from collections.abc import Awaitable, Callable
@@ -80,12 +82,6 @@ _STATUS_CLASS = {1: "1xx", 2: "2xx", 3: "3xx", 4: "4xx", 5: "5xx"}
 _DATA_FRAMES = (WSMsgType.TEXT, WSMsgType.BINARY)
 _ABNORMAL_CODES = frozenset({int(WSCloseCode.ABNORMAL_CLOSURE), 1005})  # 1005: closed without a code
 _TALLY_ATTRIBUTE = "__netauto_statsd_tally__"
-
-
-def _request_key(name: str, kind: type) -> Any:
-    # web.RequestKey (aiohttp >= 3.12) avoids NotAppKeyWarning; older versions take a str.
-    factory = getattr(web, "RequestKey", None)
-    return factory(name, kind) if factory is not None else name
 
 
 def _guarded(what: str, action: Callable[..., None], *args: Any) -> None:
@@ -169,33 +165,41 @@ class _Pending:
 
 # ---------------------------------------------------------------------- HTTP
 class _RequestTally(_Pending):
-    """Requests counted per (method, route, status class) since the last publish."""
+    """Requests counted, and their durations, per (method, route, status class) since the last publish."""
 
     def __init__(self) -> None:
         super().__init__()
         self.counts: dict[tuple[str, str, str], int] = {}
+        self.durations: dict[tuple[str, str, str], list[float]] = {}
 
     def publish(self) -> None:
-        """Emit ``http.request`` for every tallied combination."""
+        """Emit ``http.request`` and ``http.duration`` for every tallied combination."""
         counts, self.counts = self.counts, {}
+        durations, self.durations = self.durations, {}
         emitter = get_emitter()
         for (method, route, status_class), count in counts.items():
             tags = {"method": method, "route": route, "status_class": status_class}
             emitter.increment("http.request", count, tags=tags)
+            for seconds in durations.get((method, route, status_class), ()):
+                emitter.histogram("http.duration", seconds, tags=tags)
 
     async def on_cleanup(self, app: web.Application) -> None:
         """App cleanup: publish what is left."""
         _guarded("request tally publish", self.publish_now)
 
 
-_SCOPE_KEY = _request_key("netauto_statsd.request", Scope)
+# The middleware, the live-view wrapper and the prepare signal all run in the request's
+# task: context variables hand the request's scope and live-view session between them.
+_request_scope: contextvars.ContextVar[Scope | None] = contextvars.ContextVar("netauto_request", default=None)
 
 
 def _make_middleware(tally: _RequestTally) -> Middleware:
     @web.middleware
     async def netauto_statsd_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if _request_scope.get() is not None:  # an instrumented parent app measures this request
+            return await handler(request)
         scope = Scope({})
-        request[_SCOPE_KEY] = scope  # a live view times its handshake from here
+        token = _request_scope.set(scope)  # a live view times its handshake from here
         status = 500
         try:
             response = await handler(request)
@@ -211,6 +215,7 @@ def _make_middleware(tally: _RequestTally) -> Middleware:
             _guarded("exception count", _count_exception, request, exc)
             raise
         finally:
+            _request_scope.reset(token)
             try:
                 _record_request(request, scope, status, tally)
             except CatalogError:
@@ -223,17 +228,18 @@ def _make_middleware(tally: _RequestTally) -> Middleware:
 
 
 def _record_request(request: web.Request, scope: Scope, status: int, tally: _RequestTally) -> None:
-    method, route = request.method, route_template(request)
-    status_class = _STATUS_CLASS.get(status // 100, "other")
-    key = (method, route, status_class)
+    key = (request.method, route_template(request), _STATUS_CLASS.get(status // 100, "other"))
     tally.counts[key] = tally.counts.get(key, 0) + 1
+    if status != 101:  # an upgraded connection lasts the whole session
+        durations = tally.durations.get(key)
+        if durations is None:
+            tally.durations[key] = [scope.elapsed()]
+        else:
+            durations.append(scope.elapsed())
     if tally.timer is None:
         tally.schedule()
     if tally.pending_error is not None:
         tally.publish_now()
-    if status != 101:  # an upgraded connection lasts the whole session
-        tags = {"method": method, "route": route, "status_class": status_class}
-        get_emitter().histogram("http.duration", scope.elapsed(), tags=tags)
 
 
 def _count_exception(request: web.Request, exc: BaseException) -> None:
@@ -397,7 +403,7 @@ class _Session(_Pending):
                 get_emitter().gauge_add("liveview.sessions", -1, tags=self.tags)
 
 
-_SESSION_KEY = _request_key("netauto_statsd.live_view", _Session)
+_live_session: contextvars.ContextVar[_Session | None] = contextvars.ContextVar("netauto_live_view", default=None)
 
 
 def _request_of(args: tuple[Any, ...]) -> web.Request | None:
@@ -427,10 +433,10 @@ def live_view(handler: H) -> H:
         request = _request_of(args)
         if request is not None:
             try:
-                session = _Session(request, request.get(_SCOPE_KEY) or Scope({}))
-                request[_SESSION_KEY] = session
+                session = _Session(request, _request_scope.get() or Scope({}))
             except Exception as exc:
                 log.debug("netauto_statsd: live view setup failed: %s", exc)
+        token = _live_session.set(session)
         failure: BaseException | None = None
         try:
             response = await handler(*args, **kwargs)
@@ -444,6 +450,7 @@ def live_view(handler: H) -> H:
             failure = exc
             raise
         finally:
+            _live_session.reset(token)
             if session is not None:
                 try:
                     session.end(failure)
@@ -461,8 +468,8 @@ def _prepared_socket(response: object) -> bool:
 
 
 async def _on_response_prepare(request: web.Request, response: web.StreamResponse) -> None:
-    session = request.get(_SESSION_KEY)
-    if session is not None and isinstance(response, web.WebSocketResponse):
+    session = _live_session.get()
+    if session is not None and session.request is request and isinstance(response, web.WebSocketResponse):
         _guarded("live-view connect", session.connect, response)
 
 
