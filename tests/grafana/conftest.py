@@ -26,15 +26,22 @@ def promtool_binary() -> str:
     return require_promtool()
 
 
-@pytest.fixture(scope="module")
-def traffic_source() -> TrafficSource:
-    """What feeds the exporter in the end-to-end test: ``NETAUTO_E2E_TRAFFIC`` = ``synthetic`` (default) or ``demo``.
+def _sources() -> list[str]:
+    chosen = os.environ.get("NETAUTO_E2E_TRAFFIC")
+    return [chosen] if chosen else ["demo", "synthetic"]
 
-    ``synthetic``: realistic samples of every catalog metric through the real
-    Emitter (~15 s). ``demo``: ``netauto-statsd demo --duration 30`` - the app,
-    an RQ worker and the load generator (~45 s, needs redis-server).
+
+@pytest.fixture(scope="module", params=_sources())
+def traffic_source(request: pytest.FixtureRequest) -> TrafficSource:
+    """What feeds the exporter in the end-to-end test: both sources by default, or ``NETAUTO_E2E_TRAFFIC``.
+
+    ``demo``: ``netauto-statsd demo --duration 30`` - the app, RQ workers and the
+    load generator (~45 s, needs redis-server); panels reading only what the demo
+    cannot produce must parse but may be empty. ``synthetic``: realistic samples
+    of every catalog metric through the real Emitter (~15 s): every panel must
+    return data.
     """
-    name = os.environ.get("NETAUTO_E2E_TRAFFIC", "synthetic")
+    name = str(request.param)
     if name not in SOURCES:
         pytest.fail(f"NETAUTO_E2E_TRAFFIC={name!r}: use one of {sorted(SOURCES)}")
     return SOURCES[name]

@@ -144,10 +144,10 @@ def test_every_rule_loads_and_evaluates_healthy(stack: Stack) -> None:
 def test_alerts_react_to_the_traffic(stack: Stack) -> None:
     """Rules see the real series: what the traffic source provokes becomes pending; the bridge stays quiet."""
 
-    def active() -> set[str]:
+    def active() -> tuple[set[str]] | None:
         names = {a["labels"]["alertname"] for a in stack.prometheus.alerts()}
-        return names if stack.report.pending_alerts <= names else set()
+        return (names,) if stack.report.pending_alerts <= names else None
 
-    names = wait_until(active, 15, f"alerts {sorted(stack.report.pending_alerts)} to be pending")
+    (names,) = wait_until(active, 15, f"alerts {sorted(stack.report.pending_alerts)} to be pending")
     bridge = sorted(n for n in names if n.startswith("StatsdExporter"))
     assert not bridge, f"the bridge alerts on clean traffic: {bridge}"
