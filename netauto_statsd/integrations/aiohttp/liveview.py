@@ -1,108 +1,36 @@
-"""aiohttp integration: HTTP request metrics and websocket live-view health.
-
-The seed's PromEx Phoenix and LiveView plugins, for aiohttp. Install once, before
-the app starts, and mark the websocket handlers that are live views::
-
-    @live_view
-    async def run_live(request: web.Request) -> web.WebSocketResponse:
-        ws = web.WebSocketResponse()
-        await ws.prepare(request)              # handshake ends: the 101 is written
-        await ws.send_json(initial_state())    # mount ends: the first message is sent
-        async for chunk in run_output(request.match_info["run_id"]):
-            await ws.send_str(chunk)
-        return ws
-
-    app.router.add_get("/runs/{run_id}/live", run_live)
-    instrument_app(app)
-
-``http.*``: requests by method, route template (never the raw path;
-:data:`UNMATCHED_ROUTE` when the router matched nothing) and status class, a
-duration histogram (not for websocket upgrades: ``liveview.*`` describes those),
-and handlers that raised by exception class. ``liveview.*``, tagged with the
-route template as ``view``: handshake and mount time, connected sessions (a
-per-process gauge, decremented when the handler ends however it ends), messages
-sent and received, sends that waited (backpressure), the transport's backlog,
-closes by close-code class and streaming errors by kind. The handler is written
-as without metrics: ``send_str``, ``send_bytes``, ``send_frame`` and ``receive``
-are wrapped on that one socket when it is prepared.
-
-Cost: counts and durations are gathered on the event loop and handed to the
-emitter in batches at most every :data:`PUBLISH_INTERVAL` seconds (and at session
-end and app cleanup); a send is timed only when it can wait at all (see
-``bench/bench_aiohttp.py``). Nothing raises into the app except
-:class:`~netauto_statsd.emitter.CatalogError` in strict mode; other failures are
-logged at debug level on the ``netauto_statsd`` logger.
-"""
+"""aiohttp live views: websocket sessions measured without changing how the handler is written."""
 
 from __future__ import annotations
 
 import asyncio
 import contextvars
 import functools
-import logging
 from collections.abc import Awaitable, Callable
 from time import perf_counter
 from typing import Any, TypeVar
 
 from aiohttp import WSCloseCode, WSMsgType, web
-from aiohttp.typedefs import Handler, Middleware
 
 from netauto_statsd.emitter import CatalogError, get_emitter
+from netauto_statsd.integrations.aiohttp._shared import (
+    _guarded,
+    _Pending,
+    _request_scope,
+    log,
+    route_template,
+)
 from netauto_statsd.scopes import Scope
 
-__all__ = [
-    "PUBLISH_INTERVAL",
-    "UNMATCHED_ROUTE",
-    "WAIT_THRESHOLD",
-    "close_code_class",
-    "instrument_app",
-    "live_view",
-    "route_template",
-    "uninstrument_app",
-]
-
-log = logging.getLogger("netauto_statsd")
-log.addHandler(logging.NullHandler())
-
-#: ``route`` of requests the router matched to nothing (its 404 and 405 answers).
-UNMATCHED_ROUTE = "unmatched"
-#: Longest time, in seconds, a count waits on the event loop before it reaches the emitter.
-PUBLISH_INTERVAL = 0.25
 #: A send that took at least this long (seconds) waited, for the transport to drain or
 #: for compression in an executor, and is observed in ``liveview.send_latency``.
 #: It is the histogram's first bucket bound, so no bucket above it loses anything.
 WAIT_THRESHOLD = 0.001
-#: Status recorded for a request whose handler was cancelled (client gone), as nginx does.
-CLIENT_CLOSED_STATUS = 499
 
 H = TypeVar("H", bound=Callable[..., Awaitable[web.StreamResponse]])
 Send = Callable[..., Awaitable[None]]
 
-_STATUS_CLASS = {1: "1xx", 2: "2xx", 3: "3xx", 4: "4xx", 5: "5xx"}
 _DATA_FRAMES = (WSMsgType.TEXT, WSMsgType.BINARY)
 _ABNORMAL_CODES = frozenset({int(WSCloseCode.ABNORMAL_CLOSURE), 1005})  # 1005: closed without a code
-_TALLY_ATTRIBUTE = "__netauto_statsd_tally__"
-
-
-def _guarded(what: str, action: Callable[..., None], *args: Any) -> None:
-    try:
-        action(*args)
-    except CatalogError:
-        raise
-    except Exception as exc:  # metrics never break the app
-        log.debug("netauto_statsd: aiohttp %s failed: %s", what, exc)
-
-
-def route_template(request: web.BaseRequest) -> str:
-    """Return the route template of ``request`` (``/runs/{run_id}/live``), never its raw path.
-
-    Requests the router could not match (404, 405) get :data:`UNMATCHED_ROUTE`.
-    """
-    match_info = getattr(request, "match_info", None)
-    if match_info is None or match_info.http_exception is not None:
-        return UNMATCHED_ROUTE
-    resource = match_info.route.resource
-    return resource.canonical if resource is not None else UNMATCHED_ROUTE
 
 
 def close_code_class(code: int | None, failure: BaseException | None = None) -> str:
@@ -128,126 +56,6 @@ def close_code_class(code: int | None, failure: BaseException | None = None) -> 
     return "abnormal" if code in _ABNORMAL_CODES else "error"
 
 
-class _Pending:
-    """Figures gathered on the event loop, handed to the emitter by a timer at most every PUBLISH_INTERVAL."""
-
-    def __init__(self) -> None:
-        self.timer: asyncio.TimerHandle | None = None
-        self.pending_error: CatalogError | None = None
-
-    def publish(self) -> None:
-        """Hand what was gathered to the emitter (subclasses)."""
-
-    def schedule(self) -> None:
-        """Make sure a publish is due within PUBLISH_INTERVAL."""
-        if self.timer is None:
-            self.timer = asyncio.get_running_loop().call_later(PUBLISH_INTERVAL, self._on_timer)
-
-    def publish_now(self) -> None:
-        """Cancel the timer and publish; raise a CatalogError a timer publish met (strict mode)."""
-        if self.timer is not None:
-            self.timer.cancel()
-            self.timer = None
-        self.publish()
-        error, self.pending_error = self.pending_error, None
-        if error is not None:
-            raise error
-
-    def _on_timer(self) -> None:
-        self.timer = None
-        try:
-            self.publish()
-        except CatalogError as exc:  # a timer cannot raise into the app: re-raised by publish_now
-            self.pending_error = exc
-        except Exception as exc:
-            log.debug("netauto_statsd: aiohttp publish failed: %s", exc)
-
-
-# ---------------------------------------------------------------------- HTTP
-class _RequestTally(_Pending):
-    """Requests counted, and their durations, per (method, route, status class) since the last publish."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.counts: dict[tuple[str, str, str], int] = {}
-        self.durations: dict[tuple[str, str, str], list[float]] = {}
-
-    def publish(self) -> None:
-        """Emit ``http.request`` and ``http.duration`` for every tallied combination."""
-        counts, self.counts = self.counts, {}
-        durations, self.durations = self.durations, {}
-        emitter = get_emitter()
-        for (method, route, status_class), count in counts.items():
-            tags = {"method": method, "route": route, "status_class": status_class}
-            emitter.increment("http.request", count, tags=tags)
-            for seconds in durations.get((method, route, status_class), ()):
-                emitter.histogram("http.duration", seconds, tags=tags)
-
-    async def on_cleanup(self, app: web.Application) -> None:
-        """App cleanup: publish what is left."""
-        _guarded("request tally publish", self.publish_now)
-
-
-# The middleware, the live-view wrapper and the prepare signal all run in the request's
-# task: context variables hand the request's scope and live-view session between them.
-_request_scope: contextvars.ContextVar[Scope | None] = contextvars.ContextVar("netauto_request", default=None)
-
-
-def _make_middleware(tally: _RequestTally) -> Middleware:
-    @web.middleware
-    async def netauto_statsd_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if _request_scope.get() is not None:  # an instrumented parent app measures this request
-            return await handler(request)
-        scope = Scope({})
-        token = _request_scope.set(scope)  # a live view times its handshake from here
-        status = 500
-        try:
-            response = await handler(request)
-            status = response.status
-            return response
-        except web.HTTPException as exc:  # a raised response is an answer, not a failure
-            status = exc.status
-            raise
-        except asyncio.CancelledError:
-            status = CLIENT_CLOSED_STATUS
-            raise
-        except BaseException as exc:
-            _guarded("exception count", _count_exception, request, exc)
-            raise
-        finally:
-            _request_scope.reset(token)
-            try:
-                _record_request(request, scope, status, tally)
-            except CatalogError:
-                raise
-            except Exception as exc:
-                log.debug("netauto_statsd: aiohttp request metrics failed: %s", exc)
-
-    setattr(netauto_statsd_middleware, _TALLY_ATTRIBUTE, tally)
-    return netauto_statsd_middleware
-
-
-def _record_request(request: web.Request, scope: Scope, status: int, tally: _RequestTally) -> None:
-    key = (request.method, route_template(request), _STATUS_CLASS.get(status // 100, "other"))
-    tally.counts[key] = tally.counts.get(key, 0) + 1
-    if status != 101:  # an upgraded connection lasts the whole session
-        durations = tally.durations.get(key)
-        if durations is None:
-            tally.durations[key] = [scope.elapsed()]
-        else:
-            durations.append(scope.elapsed())
-    if tally.timer is None:
-        tally.schedule()
-    if tally.pending_error is not None:
-        tally.publish_now()
-
-
-def _count_exception(request: web.Request, exc: BaseException) -> None:
-    tags = {"method": request.method, "route": route_template(request), "exception": type(exc).__name__}
-    get_emitter().increment("http.exception", tags=tags)
-
-
-# ----------------------------------------------------------------- live views
 class _Session(_Pending):
     """One live-view connection: its timings, and the figures waiting to be published."""
 
@@ -378,8 +186,8 @@ class _Session(_Pending):
             emitter.increment("liveview.messages", sent, tags={**tags, "direction": "sent"})
         if received:
             emitter.increment("liveview.messages", received, tags={**tags, "direction": "received"})
-        for seconds in waits:
-            emitter.histogram("liveview.send_latency", seconds, tags=tags)
+        if waits:
+            emitter.histogram_many("liveview.send_latency", waits, tags=tags)
         transport = self.transport
         if sent and transport is not None and not transport.is_closing():
             emitter.histogram("liveview.backlog", transport.get_write_buffer_size(), tags=tags)
@@ -471,44 +279,3 @@ async def _on_response_prepare(request: web.Request, response: web.StreamRespons
     session = _live_session.get()
     if session is not None and session.request is request and isinstance(response, web.WebSocketResponse):
         _guarded("live-view connect", session.connect, response)
-
-
-# ------------------------------------------------------------------ install
-def _installed(app: web.Application) -> Middleware | None:
-    for middleware in app.middlewares:
-        if hasattr(middleware, _TALLY_ATTRIBUTE):
-            return middleware
-    return None
-
-
-def instrument_app(app: web.Application) -> web.Application:
-    """Install the HTTP middleware (outermost) and the live-view hook on ``app``; idempotent.
-
-    Call it before the app starts: aiohttp freezes middlewares and signals then.
-    Sub-applications added with ``add_subapp`` are covered by the root's install.
-
-    Returns:
-        ``app``, for chaining.
-
-    Example:
-        >>> app = instrument_app(web.Application())
-        >>> app is instrument_app(app)
-        True
-    """
-    if _installed(app) is None:
-        tally = _RequestTally()
-        app.middlewares.insert(0, _make_middleware(tally))
-        app.on_response_prepare.append(_on_response_prepare)
-        app.on_cleanup.append(tally.on_cleanup)
-    return app
-
-
-def uninstrument_app(app: web.Application) -> web.Application:
-    """Undo :func:`instrument_app` (before the app starts); idempotent."""
-    middleware = _installed(app)
-    if middleware is not None:
-        tally: _RequestTally = getattr(middleware, _TALLY_ATTRIBUTE)
-        app.middlewares.remove(middleware)
-        app.on_response_prepare.remove(_on_response_prepare)
-        app.on_cleanup.remove(tally.on_cleanup)
-    return app

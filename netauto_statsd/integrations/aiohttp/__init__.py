@@ -1,0 +1,100 @@
+"""aiohttp integration: HTTP request metrics and websocket live-view health.
+
+The seed's PromEx Phoenix and LiveView plugins, for aiohttp. Install once, before
+the app starts, and mark the websocket handlers that are live views::
+
+    @live_view
+    async def run_live(request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)              # handshake ends: the 101 is written
+        await ws.send_json(initial_state())    # mount ends: the first message is sent
+        async for chunk in run_output(request.match_info["run_id"]):
+            await ws.send_str(chunk)
+        return ws
+
+    app.router.add_get("/runs/{run_id}/live", run_live)
+    instrument_app(app)
+
+``http.*``: requests by method, route template (never the raw path;
+:data:`UNMATCHED_ROUTE` when the router matched nothing) and status class, a
+duration histogram (not for websocket upgrades: ``liveview.*`` describes those),
+and handlers that raised by exception class. ``liveview.*``, tagged with the
+route template as ``view``: handshake and mount time, connected sessions (a
+per-process gauge, decremented when the handler ends however it ends), messages
+sent and received, sends that waited (backpressure), the transport's backlog,
+closes by close-code class and streaming errors by kind. The handler is written
+as without metrics: ``send_str``, ``send_bytes``, ``send_frame`` and ``receive``
+are wrapped on that one socket when it is prepared.
+
+Cost: counts and durations are gathered on the event loop and handed to the
+emitter in batches at most every :data:`PUBLISH_INTERVAL` seconds (and at session
+end and app cleanup); a send is timed only when it can wait at all (see
+``bench/bench_aiohttp.py``). Nothing raises into the app except
+:class:`~netauto_statsd.emitter.CatalogError` in strict mode; other failures are
+logged at debug level on the ``netauto_statsd`` logger.
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+from aiohttp.typedefs import Middleware
+
+from netauto_statsd.integrations.aiohttp._shared import PUBLISH_INTERVAL, UNMATCHED_ROUTE, route_template
+from netauto_statsd.integrations.aiohttp.http import TALLY_ATTRIBUTE, _make_middleware, _RequestTally
+from netauto_statsd.integrations.aiohttp.liveview import (
+    WAIT_THRESHOLD,
+    _on_response_prepare,
+    close_code_class,
+    live_view,
+)
+
+__all__ = [
+    "PUBLISH_INTERVAL",
+    "UNMATCHED_ROUTE",
+    "WAIT_THRESHOLD",
+    "close_code_class",
+    "instrument_app",
+    "live_view",
+    "route_template",
+    "uninstrument_app",
+]
+
+
+def _installed(app: web.Application) -> Middleware | None:
+    for middleware in app.middlewares:
+        if hasattr(middleware, TALLY_ATTRIBUTE):
+            return middleware
+    return None
+
+
+def instrument_app(app: web.Application) -> web.Application:
+    """Install the HTTP middleware (outermost) and the live-view hook on ``app``; idempotent.
+
+    Call it before the app starts: aiohttp freezes middlewares and signals then.
+    Sub-applications added with ``add_subapp`` are covered by the root's install.
+
+    Returns:
+        ``app``, for chaining.
+
+    Example:
+        >>> app = instrument_app(web.Application())
+        >>> app is instrument_app(app)
+        True
+    """
+    if _installed(app) is None:
+        tally = _RequestTally()
+        app.middlewares.insert(0, _make_middleware(tally))
+        app.on_response_prepare.append(_on_response_prepare)
+        app.on_cleanup.append(tally.on_cleanup)
+    return app
+
+
+def uninstrument_app(app: web.Application) -> web.Application:
+    """Undo :func:`instrument_app` (before the app starts); idempotent."""
+    middleware = _installed(app)
+    if middleware is not None:
+        tally: _RequestTally = getattr(middleware, TALLY_ATTRIBUTE)
+        app.middlewares.remove(middleware)
+        app.on_response_prepare.remove(_on_response_prepare)
+        app.on_cleanup.remove(tally.on_cleanup)
+    return app

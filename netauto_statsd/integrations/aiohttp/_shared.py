@@ -1,0 +1,83 @@
+"""What the aiohttp HTTP middleware and the live views share: batching, route templates, the request scope."""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from aiohttp import web
+
+from netauto_statsd.emitter import CatalogError
+from netauto_statsd.scopes import Scope
+
+log = logging.getLogger("netauto_statsd")
+log.addHandler(logging.NullHandler())
+
+#: ``route`` of requests the router matched to nothing (its 404 and 405 answers).
+UNMATCHED_ROUTE = "unmatched"
+#: Longest time, in seconds, a count waits on the event loop before it reaches the emitter.
+PUBLISH_INTERVAL = 0.25
+
+
+def _guarded(what: str, action: Callable[..., None], *args: Any) -> None:
+    try:
+        action(*args)
+    except CatalogError:
+        raise
+    except Exception as exc:  # metrics never break the app
+        log.debug("netauto_statsd: aiohttp %s failed: %s", what, exc)
+
+
+def route_template(request: web.BaseRequest) -> str:
+    """Return the route template of ``request`` (``/runs/{run_id}/live``), never its raw path.
+
+    Requests the router could not match (404, 405) get :data:`UNMATCHED_ROUTE`.
+    """
+    match_info = getattr(request, "match_info", None)
+    if match_info is None or match_info.http_exception is not None:
+        return UNMATCHED_ROUTE
+    resource = match_info.route.resource
+    return resource.canonical if resource is not None else UNMATCHED_ROUTE
+
+
+class _Pending:
+    """Figures gathered on the event loop, handed to the emitter by a timer at most every PUBLISH_INTERVAL."""
+
+    def __init__(self) -> None:
+        self.timer: asyncio.TimerHandle | None = None
+        self.pending_error: CatalogError | None = None
+
+    def publish(self) -> None:
+        """Hand what was gathered to the emitter (subclasses)."""
+
+    def schedule(self) -> None:
+        """Make sure a publish is due within PUBLISH_INTERVAL."""
+        if self.timer is None:
+            self.timer = asyncio.get_running_loop().call_later(PUBLISH_INTERVAL, self._on_timer)
+
+    def publish_now(self) -> None:
+        """Cancel the timer and publish; raise a CatalogError a timer publish met (strict mode)."""
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        self.publish()
+        error, self.pending_error = self.pending_error, None
+        if error is not None:
+            raise error
+
+    def _on_timer(self) -> None:
+        self.timer = None
+        try:
+            self.publish()
+        except CatalogError as exc:  # a timer cannot raise into the app: re-raised by publish_now
+            self.pending_error = exc
+        except Exception as exc:
+            log.debug("netauto_statsd: aiohttp publish failed: %s", exc)
+
+
+# The middleware, the live-view wrapper and the prepare signal all run in the request's
+# task: context variables hand the request's scope and live-view session between them.
+_request_scope: contextvars.ContextVar[Scope | None] = contextvars.ContextVar("netauto_request", default=None)
