@@ -6,6 +6,7 @@ A missing binary skips the test with a reason on a laptop, and FAILS it when
 
 from __future__ import annotations
 
+import importlib
 import os
 import shutil
 import socket
@@ -48,6 +49,17 @@ def require_binary(name: str, how: str) -> str:
             pytest.fail(f"CI=true and {message}")
         pytest.skip(message)
     return path
+
+
+def require_module(name: str, how: str) -> Any:
+    """Import ``name`` or skip (laptop) / fail (CI) with ``how`` to install it; usable at module level."""
+    try:
+        return importlib.import_module(name)
+    except ImportError:
+        message = f"Python package {name} not installed ({how})"
+        if IN_CI:
+            pytest.fail(f"CI=true and {message}", pytrace=False)
+        pytest.skip(message, allow_module_level=True)
 
 
 def free_port(kind: int = socket.SOCK_STREAM) -> int:

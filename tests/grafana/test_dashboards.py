@@ -27,7 +27,7 @@ from netauto_statsd.dashboards import (
 )
 from netauto_statsd.dashboards.queries import Scope, known_series
 from netauto_statsd.promql import parse_label_values, problems, references, unaggregated
-from tests.support import IN_CI, ROOT
+from tests.support import ROOT, require_module
 
 DASHBOARD_DIR = ROOT / DEFAULT_DIR
 PROVISIONING = ROOT / "grafana" / "provisioning"
@@ -43,13 +43,7 @@ GRAFANA_BUILTINS = {"__rate_interval", "__interval", "__range"}
 
 def require_sdk() -> None:
     """Skip without grafana-foundation-sdk on a laptop; fail under CI=true."""
-    try:
-        import grafana_foundation_sdk  # noqa: F401
-    except ImportError:
-        message = f"{SDK_REQUIREMENT} not installed (pip install -e '.[dashboards]')"
-        if IN_CI:
-            pytest.fail(f"CI=true and {message}")
-        pytest.skip(message)
+    require_module("grafana_foundation_sdk", f"{SDK_REQUIREMENT}: pip install -e '.[dashboards]'")
 
 
 def all_queries() -> list[tuple[str, str]]:

@@ -21,7 +21,9 @@ from typing import Any
 
 import pytest
 
-aiohttp = pytest.importorskip("aiohttp")
+from tests.support import require_module
+
+aiohttp = require_module("aiohttp", "pip install -e '.[test]'")
 from aiohttp import WSMsgType, web  # noqa: E402
 
 from netauto_statsd.config import Settings  # noqa: E402

@@ -40,7 +40,7 @@ from netauto_statsd.integrations.sqlalchemy import (
     uninstrument_engine,
 )
 from netauto_statsd.testing import Recorder
-from tests.support import IN_CI, Exporter, free_port, wait_until
+from tests.support import Exporter, free_port, require_module, wait_until
 
 metadata = MetaData()
 runs = Table("runs", metadata, Column("id", Integer, primary_key=True), Column("site", String(16)))
@@ -311,13 +311,7 @@ def workload_on_fresh_rows(engine: Engine) -> None:
 
 
 def test_async_engine_through_sync_engine(statsd_recorder: Recorder, tmp_path: Path) -> None:
-    try:
-        import greenlet  # noqa: F401 - SQLAlchemy's asyncio layer needs it (the SQLAlchemy[asyncio] extra)
-    except ImportError:
-        message = "greenlet not installed (pip install 'SQLAlchemy[asyncio]')"
-        if IN_CI:
-            pytest.fail(f"CI=true and {message}")
-        pytest.skip(message)
+    require_module("greenlet", "SQLAlchemy's asyncio layer needs it: pip install 'SQLAlchemy[asyncio]'")
     from sqlalchemy.ext.asyncio import create_async_engine
 
     make_engine(tmp_path).dispose()

@@ -16,7 +16,6 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import urlsplit
 
-import pytest
 import yaml
 
 from tests.stack import (
@@ -33,7 +32,7 @@ from tests.stack import (
     load_compose,
     services,
 )
-from tests.support import IN_CI, MAPPING
+from tests.support import MAPPING, require_module
 
 EXPORTER = "statsd-exporter"
 DOGSTATSD_ONLY_FLAGS = (
@@ -416,13 +415,7 @@ def test_env_example_documents_every_variable_with_placeholders() -> None:
 
 def test_docker_build_context_holds_only_what_the_image_copies() -> None:
     """.dockerignore, evaluated by the docker SDK with Docker's own matching rules."""
-    try:
-        from docker.utils.build import exclude_paths
-    except ImportError:
-        message = "the docker SDK is not installed (pip install docker; it belongs in the test extra)"
-        if IN_CI:
-            pytest.fail(f"CI=true and {message}")
-        pytest.skip(message)
+    exclude_paths = require_module("docker.utils.build", "pip install docker; it is in the test extra").exclude_paths
     patterns = [line.strip() for line in DOCKERIGNORE.read_text().splitlines() if line.strip()[:1] not in ("", "#")]
     context = set(exclude_paths(str(ROOT), patterns, dockerfile="Dockerfile"))
     never = (".git", ".venv", ".tools", "tests", ".env", "__pycache__", ".pytest_cache", ".mypy_cache", ".hypothesis")
