@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -216,9 +216,6 @@ class DogStatsdTransport:
 
 def _tag_list(pairs: tuple[tuple[str, str], ...]) -> list[str]:
     return [f"{k}:{v}" for k, v in pairs]
-
-
-TransportFactory = Callable[[Settings], Transport]
 
 
 def build_transport(settings: Settings) -> Transport:
