@@ -18,8 +18,10 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 WORKDIR /src
 COPY pyproject.toml setup.cfg README.md ./
 COPY netauto_statsd ./netauto_statsd
-RUN pip install ".[${EXTRAS}]" \
-    && rm -rf /src/build /src/*.egg-info
+# The example NetAuto app (demo roles) is its own distribution, not in the library's wheel.
+COPY examples ./examples
+RUN pip install ".[${EXTRAS}]" ./examples \
+    && rm -rf /src/build /src/*.egg-info /src/examples/build /src/examples/*.egg-info
 
 # Non-root. /data is created here, owned by that user, so a named volume
 # mounted on it (SQLite in compose) starts writable.

@@ -27,7 +27,7 @@ from netauto_statsd import catalog
 from netauto_statsd.catalog import OVERFLOW_VALUE, MetricType
 from netauto_statsd.config import Settings, from_env
 from netauto_statsd.tags import CardinalityGuard, is_forbidden_key, normalise_value
-from netauto_statsd.transport import Batch, Context, Transport, build_transport
+from netauto_statsd.wire import Batch, Context, Transport, build_transport
 
 log = logging.getLogger("netauto_statsd")
 log.addHandler(logging.NullHandler())

@@ -88,7 +88,17 @@ def install(tmp_path_factory: pytest.TempPathFactory) -> Install:
     # --without-pip + this environment's pip (`pip --python`): the same clean target, minus ~15 s of ensurepip
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=60)
     spec = f".[{dockerfile_extras()}]"
-    pip = [sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python"), "install", "--quiet", spec]
+    pip = [
+        sys.executable,
+        "-m",
+        "pip",
+        "--python",
+        str(venv / "bin" / "python"),
+        "install",
+        "--quiet",
+        spec,
+        "./examples",
+    ]
     result = subprocess.run(pip, cwd=src, capture_output=True, text=True, timeout=PIP_TIMEOUT)
     assert result.returncode == 0, f"pip install {spec} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
     return Install(venv, workdir)
@@ -122,7 +132,7 @@ def test_entrypoint_and_demo_subcommand_start(install: Install) -> None:
 
 def test_every_compose_command_is_accepted_by_the_installed_cli(install: Install) -> None:
     """Parse (never run) each service's command and the image's CMD with the installed argparse parser."""
-    parse = "import sys; from netauto_statsd.cli import build_parser; build_parser().parse_args(sys.argv[1:])"
+    parse = "import sys; from netauto_statsd.tooling.cli import build_parser; build_parser().parse_args(sys.argv[1:])"
     commands = {name: command_args(svc) for name, svc in built_services().items()}
     commands["Dockerfile CMD"] = dockerfile_exec_form("CMD")
     for name, args in commands.items():

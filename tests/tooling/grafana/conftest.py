@@ -1,0 +1,85 @@
+"""Fixtures for the Grafana/Prometheus tests: binaries, and the end-to-end stack."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+
+from tests.support import Exporter
+from tests.tooling.grafana.prometheus_support import Prometheus, require_prometheus, require_promtool
+from tests.tooling.grafana.traffic import SOURCES, TrafficReport, TrafficSource
+
+
+@pytest.fixture(scope="session")
+def prometheus_binary() -> str:
+    """Path of prometheus (skip on a laptop without it, fail under CI=true)."""
+    return require_prometheus()
+
+
+@pytest.fixture(scope="session")
+def promtool_binary() -> str:
+    """Path of promtool (skip on a laptop without it, fail under CI=true)."""
+    return require_promtool()
+
+
+def _sources() -> list[str]:
+    chosen = os.environ.get("NETAUTO_E2E_TRAFFIC")
+    return [chosen] if chosen else ["demo", "synthetic"]
+
+
+@pytest.fixture(scope="module", params=_sources())
+def traffic_source(request: pytest.FixtureRequest) -> TrafficSource:
+    """What feeds the exporter in the end-to-end test: both sources by default, or ``NETAUTO_E2E_TRAFFIC``.
+
+    ``demo``: ``netauto-statsd demo --duration 30`` - the app, RQ workers and the
+    load generator (~45 s, needs redis-server); panels reading only what the demo
+    cannot produce must parse but may be empty. ``synthetic``: realistic samples
+    of every catalog metric through the real Emitter (~15 s): every panel must
+    return data.
+    """
+    name = str(request.param)
+    if name not in SOURCES:
+        pytest.fail(f"NETAUTO_E2E_TRAFFIC={name!r}: use one of {sorted(SOURCES)}")
+    return SOURCES[name]
+
+
+@dataclass
+class Stack:
+    """A running exporter + Prometheus that has scraped the traffic."""
+
+    exporter: Exporter
+    prometheus: Prometheus
+    report: TrafficReport
+    started: float
+    ended: float
+
+
+@pytest.fixture(scope="module")
+def stack(
+    exporter_binary: str,
+    prometheus_binary: str,
+    traffic_source: TrafficSource,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Stack]:
+    """Real statsd_exporter -> real Prometheus (bridge/prometheus.yml, bridge/rules), fed by ``traffic_source``."""
+    tmp = tmp_path_factory.mktemp("grafana-e2e")
+    exporter = Exporter(exporter_binary, tmp)
+    try:
+        exporter_address = exporter.url.removeprefix("http://")
+        prometheus = Prometheus(prometheus_binary, tmp, {"statsd-exporter": [exporter_address]})
+        try:
+            prometheus.wait_for_scrapes("statsd-exporter")
+            started = time.time()
+            report = traffic_source(exporter, prometheus)
+            ended = time.time()
+            prometheus.wait_until_ingested(exporter)
+            prometheus.wait_for_scrapes("statsd-exporter")  # a 2nd sample of the final values for rate()
+            yield Stack(exporter, prometheus, report, started, ended)
+        finally:
+            prometheus.stop()
+    finally:
+        exporter.stop()

@@ -1,0 +1,186 @@
+"""Synthetic traffic: realistic samples of every catalog metric, sent through the real Emitter.
+
+It stands in for the demo app (``netauto-statsd demo``) until that exists. A
+traffic source is any callable ``(exporter, prometheus) -> TrafficReport``; the
+end-to-end test takes it from the ``traffic_source`` fixture, so switching to
+the demo is one fixture override (see tests/grafana/conftest.py).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from netauto_statsd.config import Settings
+from netauto_statsd.emitter import Emitter
+from tests.support import ROOT, Exporter, require_binary
+from tests.tooling.grafana.prometheus_support import Prometheus
+
+SITES = ("par1", "lon1", "ams-2")
+PROTOCOLS = ("ssh", "netconf", "telnet")
+#: More distinct devices than run.device's cap (100): the rest are folded into 'other'
+#: and counted in client.overflow, as in a large fleet.
+DEVICES = tuple(f"edge-{i:03d}" for i in range(120))
+VIEWS = ("/runs/{run_id}/live", "/devices/{device_id}/console")
+ROUTES = (("GET", "/api/runs"), ("POST", "/api/runs"), ("GET", "/api/devices/{device_id}"))
+QUEUES = ("default", "high")
+FUNCS = ("netauto.jobs.execute_run", "netauto.jobs.collect_inventory")
+TABLES = ("runs", "chunks", "devices")
+ROUNDS = 6
+
+
+@dataclass
+class TrafficReport:
+    """What a traffic source promises the end-to-end test.
+
+    Attributes:
+        env: value of the ``env`` label it used (the dashboards' ``$env``).
+        pending_alerts: alert names its data must make pending (``for:`` not yet elapsed).
+        unexercised: catalog metric names it does not emit on purpose (faults it
+            does not inject). Panels reading only those must still parse, but
+            may be empty.
+    """
+
+    env: str
+    pending_alerts: frozenset[str] = field(default_factory=frozenset)
+    unexercised: frozenset[str] = field(default_factory=frozenset)
+
+
+TrafficSource = Callable[[Exporter, Prometheus], TrafficReport]
+
+
+def _round(em: Emitter, rng: random.Random) -> None:
+    """One burst of application activity across every area of the catalog."""
+    for site in SITES:
+        for protocol in PROTOCOLS:
+            run = {"site": site, "protocol": protocol}
+            for _ in range(4):
+                status = rng.choices(("ok", "error", "timeout", "cancelled"), (65, 20, 10, 5))[0]
+                em.increment("run.created", tags=run)
+                em.increment("runner.start", tags=run)
+                em.increment("runner.stop", tags={**run, "status": status})
+                em.histogram("runner.duration", rng.lognormvariate(1.5, 1.0), tags={**run, "status": status})
+                out = rng.lognormvariate(9, 1.5)
+                em.histogram("runner.bytes", out, tags={**run, "status": status})
+                em.histogram("run.output_bytes", out, tags=run)
+                chunks = rng.randint(1, 20)
+                em.increment("chunk.appended", chunks, tags=run)
+                em.increment("chunk.bytes", int(out), tags=run)
+                if status == "error":
+                    error = rng.choice(("TimeoutError", "AuthenticationFailed", "ConnectionResetError"))
+                    em.increment("runner.error", tags={**run, "error": error})
+            # one run stays active per site and protocol
+            em.increment("runner.start", tags=run)
+    for device in rng.sample(DEVICES, 60):
+        em.increment("run.device", tags={"device": device})
+
+    for view in VIEWS:
+        v = {"view": view}
+        for _ in range(5):
+            em.histogram("liveview.handshake", rng.uniform(0.002, 0.05), tags=v)
+            em.histogram("liveview.mount", rng.uniform(0.01, 0.4), tags=v)
+            em.histogram("liveview.send_latency", rng.expovariate(200), tags=v)
+            em.histogram("liveview.backlog", rng.choice((0.0, 512.0, 4096.0, 70000.0)), tags=v)
+        em.gauge_add("liveview.sessions", 3, tags=v)
+        em.gauge_add("liveview.sessions", -1, tags=v)
+        em.increment("liveview.messages", rng.randint(20, 80), tags={**v, "direction": "sent"})
+        em.increment("liveview.messages", rng.randint(1, 5), tags={**v, "direction": "received"})
+        em.increment("liveview.close", tags={**v, "code_class": rng.choice(("normal", "going_away", "abnormal"))})
+        em.increment("liveview.error", tags={**v, "kind": "ConnectionResetError"})
+
+    for method, route in ROUTES:
+        for status_class in ("2xx", "2xx", "2xx", "4xx", "5xx"):
+            tags = {"method": method, "route": route, "status_class": status_class}
+            em.increment("http.request", tags=tags)
+            em.histogram("http.duration", rng.uniform(0.002, 0.3), tags=tags)
+        em.increment("http.exception", tags={"method": method, "route": route, "exception": "ValueError"})
+
+    for queue in QUEUES:
+        for func in FUNCS:
+            job = {"queue": queue, "func": func}
+            em.increment("rq.job.enqueued", 3, tags=job)
+            em.increment("rq.job.started", 2, tags=job)
+            em.histogram("rq.job.wait", rng.uniform(0.05, 20), tags=job)
+            for status in ("succeeded", "succeeded", "failed"):
+                em.increment("rq.job.finished", tags={**job, "status": status})
+                em.histogram("rq.job.duration", rng.uniform(0.1, 120), tags={**job, "status": status})
+            em.increment("rq.job.failure", tags={**job, "exception": "NetmikoTimeoutException"})
+        for state, jobs in (("queued", rng.randint(0, 30)), ("started", 2), ("failed", 1)):
+            em.gauge("rq.queue.jobs", jobs, tags={"queue": queue, "state": state})
+        em.gauge("rq.workers", 2, tags={"queue": queue, "state": "busy"})
+        em.gauge("rq.workers", 1, tags={"queue": queue, "state": "idle"})
+
+    pool = {"pool": "default"}
+    for operation, table in (("select", "runs"), ("select", "devices"), ("insert", "chunks"), ("update", "runs")):
+        query = {**pool, "operation": operation, "table": table}
+        em.increment("db.query", 10, tags=query)
+        for _ in range(3):
+            em.histogram("db.query.duration", rng.uniform(0.0002, 0.02), tags=query)
+    em.increment("db.error", tags={**pool, "operation": "insert", "exception": "IntegrityError"})
+    for state, connections in (("checked_out", 3), ("overflow", 0), ("size", 5)):
+        em.gauge("db.pool.connections", connections, tags={**pool, "state": state})
+    em.histogram("db.pool.checkout_wait", rng.uniform(0.0001, 0.003), tags=pool)
+    em.increment("db.pool.invalidated", tags=pool)
+
+
+def synthetic_traffic(exporter: Exporter, prometheus: Prometheus) -> TrafficReport:
+    """Send ``ROUNDS`` bursts through a strict Emitter, one per exporter scrape, so ``rate()`` has data.
+
+    A second, non-strict emitter sends one undeclared metric, as a production
+    app with a bug would: it is refused and counted in ``client.rejected``.
+    """
+    settings = Settings(host="127.0.0.1", port=exporter.udp_port, strict=True, env="e2e")
+    strict = Emitter(settings)
+    lax = Emitter(Settings(host="127.0.0.1", port=exporter.udp_port, strict=False, env="e2e"))
+    rng = random.Random(7)
+    try:
+        for _ in range(ROUNDS):
+            _round(strict, rng)
+            lax.increment("runner.restart")  # not in the catalog: refused, counted
+            strict.flush()
+            lax.flush()
+            prometheus.wait_for_scrapes("statsd-exporter")
+    finally:
+        strict.close()
+        lax.close()
+    return TrafficReport(
+        env="e2e",
+        # 30 % of runs end in error/timeout at every site; 120 devices exceed the cap of 100;
+        # the lax emitter's undeclared metric is rejected every round.
+        pending_alerts=frozenset(
+            {"NetautoRunnerErrorRatioHigh", "NetautoClientCardinalityOverflow", "NetautoClientRejected"}
+        ),
+    )
+
+
+#: Catalog metrics the demo app does not produce: they need faults it does not
+#: inject (handler bugs, database errors, cardinality abuse, bad emissions).
+#: What the demo cannot produce: client self-faults, broken DB connections, and sends that
+#: wait >= 1 ms (real backpressure); the synthetic source covers them.
+DEMO_UNEXERCISED = frozenset({"db.pool.invalidated", "client.overflow", "client.rejected", "liveview.send_latency"})
+DEMO_SECONDS = 30
+
+
+def demo_traffic(exporter: Exporter, prometheus: Prometheus) -> TrafficReport:
+    """Run ``netauto-statsd demo --duration 30`` (app, RQ worker, load generator) against the exporter."""
+    require_binary("redis-server", "apt-get install redis-server")
+    env = {
+        **os.environ,
+        "DD_DOGSTATSD_URL": f"udp://127.0.0.1:{exporter.udp_port}",
+        "NETAUTO_STATSD_STRICT": "1",
+        "NETAUTO_STATSD_ENV": "demo-e2e",
+    }
+    env.pop("REDIS_URL", None)
+    env.pop("DATABASE_URL", None)
+    command = [sys.executable, "-m", "netauto_statsd.tooling.cli", "demo", "--duration", str(DEMO_SECONDS), "--quiet"]
+    done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, env=env, timeout=DEMO_SECONDS + 90)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return TrafficReport(env="demo-e2e", unexercised=DEMO_UNEXERCISED)
+
+
+#: Traffic sources by name, for NETAUTO_E2E_TRAFFIC.
+SOURCES: dict[str, TrafficSource] = {"synthetic": synthetic_traffic, "demo": demo_traffic}
