@@ -4,7 +4,8 @@ Importing this package is inert: no socket, no thread. The emitter is created on
 first use (from the environment) or by :func:`configure`.
 """
 
-from netauto_statsd.emitter import CatalogError, configure, flush, get_emitter, stats
+from netauto_statsd.catalog import CatalogError, Tag, counter, gauge, histogram
+from netauto_statsd.emitter import configure, flush, get_emitter, stats
 from netauto_statsd.instrument import (
     chunk_appended,
     counted,
@@ -17,12 +18,16 @@ from netauto_statsd.instrument import (
 
 __all__ = [
     "CatalogError",
+    "Tag",
     "chunk_appended",
     "configure",
     "counted",
+    "counter",
     "current_run",
     "flush",
+    "gauge",
     "get_emitter",
+    "histogram",
     "run_created",
     "run_finished",
     "runner_lifecycle",

@@ -24,7 +24,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from netauto_statsd import catalog
-from netauto_statsd.catalog import OVERFLOW_VALUE, MetricType
+from netauto_statsd.catalog import OVERFLOW_VALUE, CatalogError, MetricType
 from netauto_statsd.config import Settings, from_env
 from netauto_statsd.tags import CardinalityGuard, is_forbidden_key, normalise_value
 from netauto_statsd.wire import Batch, Context, Transport, build_transport
@@ -44,10 +44,6 @@ _CACHE_LIMIT = 20_000
 #: Histogram samples kept per context between flushes; beyond it samples are
 #: dropped and counted (only reachable if flushing stalls).
 _MAX_PENDING = 100_000
-
-
-class CatalogError(ValueError):
-    """An emission names a metric, type or tag the catalog does not declare (strict mode)."""
 
 
 class _Rejected:

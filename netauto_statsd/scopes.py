@@ -21,7 +21,7 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Any, TypeVar
 
-from netauto_statsd.emitter import CatalogError
+from netauto_statsd.catalog import CatalogError
 
 log = logging.getLogger("netauto_statsd")
 log.addHandler(logging.NullHandler())

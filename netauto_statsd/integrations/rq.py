@@ -50,7 +50,8 @@ import rq.worker as _rq_worker
 from rq import Queue, SimpleWorker, Worker
 from rq.job import Job, JobStatus
 
-from netauto_statsd.emitter import CatalogError, get_emitter
+from netauto_statsd.catalog import CatalogError
+from netauto_statsd.emitter import get_emitter
 from netauto_statsd.scopes import Scope
 
 if TYPE_CHECKING:

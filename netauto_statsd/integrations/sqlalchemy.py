@@ -44,7 +44,8 @@ from sqlalchemy import event
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Engine
 
-from netauto_statsd.emitter import CatalogError, get_emitter
+from netauto_statsd.catalog import CatalogError
+from netauto_statsd.emitter import get_emitter
 from netauto_statsd.scopes import Scope
 
 log = logging.getLogger("netauto_statsd")

@@ -10,7 +10,7 @@ from typing import Any
 
 from aiohttp import web
 
-from netauto_statsd.emitter import CatalogError
+from netauto_statsd.catalog import CatalogError
 from netauto_statsd.scopes import Scope
 
 log = logging.getLogger("netauto_statsd")

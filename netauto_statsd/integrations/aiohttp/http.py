@@ -7,7 +7,8 @@ import asyncio
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
-from netauto_statsd.emitter import CatalogError, get_emitter
+from netauto_statsd.catalog import CatalogError
+from netauto_statsd.emitter import get_emitter
 from netauto_statsd.integrations.aiohttp._shared import _guarded, _Pending, _request_scope, log, route_template
 from netauto_statsd.scopes import Scope
 

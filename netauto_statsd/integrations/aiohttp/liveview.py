@@ -11,7 +11,8 @@ from typing import Any, TypeVar
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
-from netauto_statsd.emitter import CatalogError, get_emitter
+from netauto_statsd.catalog import CatalogError
+from netauto_statsd.emitter import get_emitter
 from netauto_statsd.integrations.aiohttp._shared import (
     _guarded,
     _Pending,

@@ -18,8 +18,9 @@ from pathlib import Path
 
 import pytest
 
+from netauto_statsd.catalog import CatalogError
 from netauto_statsd.config import ConfigError, Settings, from_env
-from netauto_statsd.emitter import CatalogError, Emitter, configure, get_emitter
+from netauto_statsd.emitter import Emitter, configure, get_emitter
 from netauto_statsd.tags import normalise_value
 from netauto_statsd.wire.base import Batch
 from tests.runtime.core.wire import UdpSink, closed_udp_port, parse_dogstatsd, split_lines

@@ -20,7 +20,8 @@ from typing import Any
 import pytest
 
 from netauto_statsd import counted, current_run, runner_lifecycle, timed
-from netauto_statsd.emitter import CatalogError, get_emitter
+from netauto_statsd.catalog import CatalogError
+from netauto_statsd.emitter import get_emitter
 from netauto_statsd.scopes import Instrument
 from netauto_statsd.testing import Recorder, recording
 

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from netauto_statsd import chunk_appended, run_created, run_finished, runner_lifecycle
-from netauto_statsd.emitter import CatalogError, get_emitter, set_emitter
+from netauto_statsd.catalog import CatalogError
+from netauto_statsd.emitter import get_emitter, set_emitter
 from netauto_statsd.testing import Recorder, recording
 from tests.runtime.core.wire import UdpSink
 

@@ -1,6 +1,23 @@
-"""The metric catalog: every metric netauto_statsd may send, as pure data.
+"""The metric catalog: every metric netauto_statsd may send, as declared objects.
 
-This module is the single source of truth. The emitter refuses anything not
+This package is the single source of truth. Built-in families are declared here;
+an app declares its own metrics in its own module with the same API
+(:func:`counter`, :func:`histogram`, :func:`gauge`), and they join the same
+registry the moment that module is imported::
+
+    from netauto_statsd.catalog import Tag, histogram
+
+    CONFIG_PUSH_SECONDS = histogram(
+        "config_push.duration",
+        tags=(Tag("site", example="par1"),),
+        unit="seconds",
+        help="Time to push a configuration to a device.",
+        prometheus_name="netauto_config_push_duration_seconds",
+        buckets=(0.1, 0.5, 1.0, 5.0, 30.0),
+    )
+
+Tools read the registry (:func:`all_metrics`) after importing the app's catalog
+modules (:func:`load`). The emitter refuses anything not
 declared here, ``netauto-statsd check`` compares the statsd_exporter mapping and
 the Grafana dashboards against it, the dashboards are generated from it and the
 docs table is printed from it. It imports nothing of ours.
@@ -12,6 +29,10 @@ on the wire it becomes ``<namespace>.<name>`` (``netauto.runner.start``).
 
 from __future__ import annotations
 
+import importlib
+import sys
+import threading
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -42,6 +63,10 @@ DB_SECONDS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 
 JOB_SECONDS = (0.01, 0.05, 0.1, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0)
 OUTPUT_BYTES = (256.0, 1024.0, 4096.0, 16384.0, 65536.0, 262144.0, 1048576.0, 4194304.0, 16777216.0)
 BACKLOG_BYTES = (0.0, 1024.0, 8192.0, 65536.0, 262144.0, 1048576.0, 4194304.0)
+
+
+class CatalogError(ValueError):
+    """A metric, type or tag the catalog does not declare (strict mode), or a conflicting declaration."""
 
 
 @dataclass(frozen=True)
@@ -101,6 +126,8 @@ class Metric:
     per_process: bool = False
     ttl: str = ""
     area: str = "core"
+    #: dotted name of the module that declared it (the owner a contract finding points at)
+    module: str = "netauto_statsd.catalog"
     tag_keys: tuple[str, ...] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -483,7 +510,158 @@ METRICS: tuple[Metric, ...] = (
     ),
 )
 
+#: Every declared metric by statsd name: the built-ins, then whatever app catalog
+#: modules have been imported. Live: the emitter and the tools read it directly.
 BY_NAME: dict[str, Metric] = {m.name: m for m in METRICS}
+_registry_lock = threading.Lock()
+
+
+def declare(metric: Metric) -> Metric:
+    """Add ``metric`` to the registry and return it.
+
+    Declaring the same metric twice (a module imported again) is harmless;
+    declaring a different metric under a name or Prometheus series already taken
+    raises :class:`CatalogError` naming both modules - at import time, not at
+    the first emission.
+    """
+    with _registry_lock:
+        existing = BY_NAME.get(metric.name)
+        if existing is not None:
+            if existing == metric:
+                return existing
+            raise CatalogError(
+                f"metric {metric.name!r} declared in {metric.module} is already declared differently "
+                f"in {existing.module}"
+            )
+        for other in BY_NAME.values():
+            if other.prometheus_name == metric.prometheus_name:
+                raise CatalogError(
+                    f"series {metric.prometheus_name!r} of {metric.name!r} ({metric.module}) is already produced "
+                    f"by {other.name!r} ({other.module})"
+                )
+        BY_NAME[metric.name] = metric
+    return metric
+
+
+def all_metrics() -> tuple[Metric, ...]:
+    """Every declared metric: built-ins first, then app metrics in declaration order."""
+    return tuple(BY_NAME.values())
+
+
+def app_metrics() -> tuple[Metric, ...]:
+    """The metrics declared outside the library."""
+    builtin = set(id(m) for m in METRICS)
+    return tuple(m for m in BY_NAME.values() if id(m) not in builtin)
+
+
+def find(name: str) -> Metric | None:
+    """The declared metric ``name`` (without namespace), or ``None``."""
+    return BY_NAME.get(name)
+
+
+def load(modules: Iterable[str]) -> tuple[Metric, ...]:
+    """Import app catalog modules (dotted paths) so their declarations register.
+
+    Returns every declared metric afterwards.
+
+    Raises:
+        CatalogError: a module cannot be imported (the message names it and why).
+    """
+    for module in modules:
+        try:
+            importlib.import_module(module)
+        except CatalogError:
+            raise
+        except Exception as exc:
+            raise CatalogError(f"cannot import catalog module {module!r}: {type(exc).__name__}: {exc}") from exc
+    return all_metrics()
+
+
+def _caller_module() -> str:
+    frame = sys._getframe(3)  # _caller_module <- _declare_kind <- counter/histogram/gauge <- the declaring module
+    return str(frame.f_globals.get("__name__", "__main__"))
+
+
+def _declare_kind(kind: MetricType, name: str, **fields: object) -> Metric:
+    fields.setdefault("module", _caller_module())
+    fields.setdefault("area", "app")
+    tags = fields.pop("tags", ())
+    return declare(Metric(name, kind, tuple(tags), **fields))  # type: ignore[arg-type]
+
+
+def counter(
+    name: str,
+    *,
+    tags: Iterable[Tag] = (),
+    unit: str = "1",
+    help: str,
+    prometheus_name: str,
+    max_combinations: int = 500,
+    area: str = "app",
+) -> Metric:
+    """Declare a counter (summed across processes; Prometheus series should end in ``_total``)."""
+    return _declare_kind(
+        "counter",
+        name,
+        tags=tags,
+        unit=unit,
+        help=help,
+        prometheus_name=prometheus_name,
+        max_combinations=max_combinations,
+        area=area,
+    )
+
+
+def histogram(
+    name: str,
+    *,
+    tags: Iterable[Tag] = (),
+    unit: str,
+    help: str,
+    prometheus_name: str,
+    buckets: Iterable[float],
+    max_combinations: int = 500,
+    area: str = "app",
+) -> Metric:
+    """Declare a histogram; ``unit`` is ``seconds`` or ``bytes`` and values are sent in it, never ``|ms``."""
+    return _declare_kind(
+        "histogram",
+        name,
+        tags=tags,
+        unit=unit,
+        help=help,
+        prometheus_name=prometheus_name,
+        buckets=tuple(float(b) for b in buckets),
+        max_combinations=max_combinations,
+        area=area,
+    )
+
+
+def gauge(
+    name: str,
+    *,
+    tags: Iterable[Tag] = (),
+    unit: str = "1",
+    help: str,
+    prometheus_name: str,
+    per_process: bool = True,
+    ttl: str = "2m",
+    max_combinations: int = 500,
+    area: str = "app",
+) -> Metric:
+    """Declare a gauge; per-process by default (tagged ``process``, expired by the mapping's ``ttl``)."""
+    return _declare_kind(
+        "gauge",
+        name,
+        tags=tags,
+        unit=unit,
+        help=help,
+        prometheus_name=prometheus_name,
+        per_process=per_process,
+        ttl=ttl if per_process else "",
+        max_combinations=max_combinations,
+        area=area,
+    )
 
 
 def get(name: str) -> Metric:
