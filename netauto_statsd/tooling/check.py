@@ -125,6 +125,9 @@ def _judge(options: CheckOptions, path: Path, metrics: Sequence[Metric], binary:
         report.notes.append("the mapping does not parse: --check-config and the live proof were not run")
     else:
         _prove_live(options, path, metrics, binary, report)
+    if not parsed:
+        report.notes.append("dashboard and alert-rule queries were not checked: the mapping does not parse")
+        return
     series = known_series(produced)
     for directory, what, checker in (
         (dash_dir, "dashboards", check_dashboards),
