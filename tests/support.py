@@ -9,16 +9,29 @@ from __future__ import annotations
 import importlib
 import os
 import shutil
-import socket
 import subprocess
 import time
-import urllib.request
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
+
+from netauto_statsd.tooling.exporter import ExporterError, ThrowawayExporter, free_port, http_get
+
+__all__ = [
+    "IN_CI",
+    "MAPPING",
+    "ROOT",
+    "Exporter",
+    "Process",
+    "find_binary",
+    "free_port",
+    "http_get",
+    "require_binary",
+    "require_module",
+    "wait_until",
+]
 
 ROOT = Path(__file__).resolve().parent.parent
 MAPPING = ROOT / "bridge" / "statsd_mapping.yml"
@@ -62,13 +75,6 @@ def require_module(name: str, how: str) -> Any:
         pytest.skip(message, allow_module_level=True)
 
 
-def free_port(kind: int = socket.SOCK_STREAM) -> int:
-    """A port free right now on 127.0.0.1 for ``kind`` (TCP or UDP)."""
-    with socket.socket(socket.AF_INET, kind) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def wait_until(predicate: Callable[[], Any], timeout: float = 10.0, what: str = "condition") -> Any:
     """Poll ``predicate`` until it returns a truthy value or ``timeout`` passes (then fail)."""
     deadline = time.monotonic() + timeout
@@ -82,12 +88,6 @@ def wait_until(predicate: Callable[[], Any], timeout: float = 10.0, what: str = 
             last_error = exc
         time.sleep(0.02)
     raise AssertionError(f"timed out after {timeout}s waiting for {what} (last error: {last_error})")
-
-
-def http_get(url: str, timeout: float = 5.0) -> str:
-    """GET ``url`` and return the body as text."""
-    with urllib.request.urlopen(url, timeout=timeout) as response:
-        return str(response.read().decode())
 
 
 class Process:
@@ -115,92 +115,23 @@ class Process:
         self._log.close()
 
 
-class Exporter:
-    """A real statsd_exporter with the given mapping, DogStatsD-only, on free ports."""
+class Exporter(ThrowawayExporter):
+    """The tooling's throw-away statsd_exporter with test-speed flags and a failing start as an AssertionError.
 
-    SELF_ERRORS = (
-        "statsd_exporter_sample_errors_total",
-        "statsd_exporter_tag_errors_total",
-        "statsd_exporter_events_conflict_total",
-        "statsd_exporter_events_unmapped_total",
-        "statsd_exporter_events_error_total",
-        "statsd_exporter_udp_packet_drops_total",
-    )
+    The flags DogStatsD-only, loopback, no TCP come from
+    :mod:`netauto_statsd.tooling.exporter` (one model of the exporter); tests add
+    a large read buffer, a 50 ms event flush (polling stays quick) and debug logs.
+    """
+
+    TEST_FLAGS = ("--statsd.read-buffer=8388608", "--statsd.event-flush-interval=50ms", "--log.level=debug")
 
     def __init__(self, binary: str, tmp: Path, mapping: Path = MAPPING, extra: Iterable[str] = ()) -> None:
-        self.udp_port = free_port(socket.SOCK_DGRAM)
-        self.web_port = free_port()
-        self.url = f"http://127.0.0.1:{self.web_port}"
-        args = [
-            binary,
-            f"--statsd.mapping-config={mapping}",
-            f"--statsd.listen-udp=127.0.0.1:{self.udp_port}",
-            "--statsd.listen-tcp=",
-            f"--web.listen-address=127.0.0.1:{self.web_port}",
-            "--no-statsd.parse-influxdb-tags",
-            "--no-statsd.parse-librato-tags",
-            "--no-statsd.parse-signalfx-tags",
-            "--statsd.read-buffer=8388608",
-            # events are applied in batches; a shorter interval keeps polling tests quick
-            "--statsd.event-flush-interval=50ms",
-            "--log.level=debug",
-            *extra,
-        ]
-        self.process = Process(args, tmp / f"statsd_exporter-{self.web_port}.log")
         try:
-            wait_until(self._ready, 20, "statsd_exporter /-/ready")
-        except AssertionError:
-            self.process.stop()
-            raise AssertionError(f"statsd_exporter did not start:\n{self.process.log()}") from None
+            super().__init__(binary, mapping, log_dir=tmp, extra=(*self.TEST_FLAGS, *extra))
+        except ExporterError as exc:
+            raise AssertionError(f"statsd_exporter did not start: {exc}") from None
 
-    def _ready(self) -> bool:
-        if not self.process.alive():
-            raise AssertionError(f"statsd_exporter exited:\n{self.process.log()}")
-        return http_get(f"{self.url}/-/ready").strip() != ""
-
-    def scrape_text(self) -> str:
-        return http_get(f"{self.url}/metrics")
-
-    def families(self) -> dict[str, Any]:
-        """Metric families by name, parsed with prometheus_client's text parser."""
-        return {f.name: f for f in text_string_to_metric_families(self.scrape_text())}
-
-    def samples(self, prefix: str = "netauto_") -> list[tuple[str, dict[str, str], float]]:
-        """Every sample whose name starts with ``prefix``."""
-        out = []
-        for family in self.families().values():
-            for s in family.samples:
-                if s.name.startswith(prefix):
-                    out.append((s.name, dict(s.labels), s.value))
-        return out
-
-    def value(self, name: str, **labels: str) -> float:
-        """Sum of samples named ``name`` whose labels include ``labels``."""
-        return sum(v for n, lab, v in self.samples(name) if n == name and labels.items() <= lab.items())
-
-    def wait_value(self, name: str, expected: float, timeout: float = 10.0, **labels: str) -> float:
-        """Poll until ``value(name, **labels) == expected`` (events land up to ~200 ms late)."""
-        deadline = time.monotonic() + timeout
-        while True:
-            got = self.value(name, **labels)
-            if got == expected or time.monotonic() > deadline:
-                break
-            time.sleep(0.02)
-        assert got == expected, f"{name}{labels}: expected {expected}, got {got}"
-        return got
-
-    def self_errors(self) -> dict[str, float]:
-        """The exporter's own error/drop counters, summed per family (all must stay 0)."""
-        text = self.scrape_text()
-        totals = dict.fromkeys(self.SELF_ERRORS, 0.0)
-        for family in text_string_to_metric_families(text):
-            for s in family.samples:
-                if s.name in totals:
-                    totals[s.name] += s.value
-                if s.name == "statsd_exporter_events_actions_total" and s.labels.get("action") == "drop":
-                    totals["drop_actions"] = totals.get("drop_actions", 0.0) + s.value
-        totals.setdefault("drop_actions", 0.0)
-        return totals
-
-    def stop(self) -> None:
-        self.process.stop()
+    @property
+    def process(self) -> Exporter:
+        """Itself (``.log()``, ``.alive()``, ``.stop()``), like :class:`Process`."""
+        return self

@@ -1,125 +1,184 @@
-"""``netauto-statsd check``: the mapping and the dashboards, checked against the catalog.
+"""``netauto-statsd check``: the referee between the catalog (the contract) and the mapping (the knobs).
 
 What an operator runs after editing ``bridge/statsd_mapping.yml`` and what CI runs:
 
-1. the YAML is linted strictly (:mod:`netauto_statsd.tooling.mapping_lint`);
-2. ``statsd_exporter --check-config`` runs on it when the binary is available;
-3. every catalog metric (DogStatsD and plain-StatsD encodings) is resolved
-   against the rules the way the exporter does, then proved live: a throw-away
-   exporter gets one sample of every metric and the scrape is compared
-   (:mod:`netauto_statsd.tooling.live_check`);
-4. every dashboard query may only name series and labels the catalog produces
-   (:mod:`netauto_statsd.tooling.dashboard_check`).
+1. the YAML is linted strictly (:mod:`.mapping_lint`);
+2. the contract: every catalog metric (built-ins and ``--catalog`` modules), in
+   both wire formats, must become its declared series with its declared type and
+   labels (:mod:`.contract`); a finding names the catalog module that owns it;
+3. the knobs: final drop rule, no catch-all before it, increasing buckets, ttl on
+   per-process gauges (fail); unit-looking buckets, bucket count, rules for no
+   catalog metric (warn) (:mod:`.knobs`); a finding points at the mapping line;
+4. ``statsd_exporter --check-config``, then the live proof: the client's own wire
+   into a throw-away exporter, counted back sample for sample (:mod:`.live_check`);
+5. every dashboard and alert-rule query may only name series and labels the
+   mapping produces (:mod:`.dashboard_check`).
 
-Each finding names the file, the line and a one-line fix. Exit 0 when all
-holds, 1 otherwise.
+Exit 0 only when every proof ran and nothing failed; 1 on problems (warnings
+too with ``--strict``); 2 when check cannot run (missing extra, unusable
+``--exporter``, bad catalog module); 3 when a proof was skipped (no exporter,
+no dashboards or rules folder, no mapping) unless ``--offline`` says that is intended.
 """
 
 from __future__ import annotations
 
-import shutil
+import importlib.util
+import os
 import subprocess
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
-from netauto_statsd.catalog import DEFAULT_NAMESPACE, METRICS, Metric, wire_name
-from netauto_statsd.tooling.dashboard_check import check_dashboards
-from netauto_statsd.tooling.dashboards.queries import known_series
-from netauto_statsd.tooling.findings import Report
-from netauto_statsd.tooling.live_check import live_check
-from netauto_statsd.tooling.mapping import match_metric_type, plain_match
-from netauto_statsd.tooling.mapping_lint import Rule, lint_mapping
-from netauto_statsd.wire.base import segment_keys
+from netauto_statsd.catalog import DEFAULT_NAMESPACE, CatalogError, Metric
+from netauto_statsd.tooling.findings import EXIT_INCOMPLETE, EXIT_UNUSABLE, Report
 
-__all__ = ["Report", "Rule", "check_catalog", "lint_mapping", "resolve", "run_check"]
+EXTRA_HINT = "pip install 'netauto-statsd[check]'"
 
 
-def resolve(rules: list[Rule], name: str, metric_type: str) -> Rule | None:
-    """The rule the exporter applies to ``name``: globs first in file order, then regexes."""
-    for kind in ("glob", "regex"):
-        for rule in rules:
-            if rule.match_type == kind and rule.matches(name, metric_type):
-                return rule
-    return None
+@dataclass(frozen=True)
+class CheckOptions:
+    """What ``check`` judges, and how."""
+
+    mapping: str = "bridge/statsd_mapping.yml"
+    dashboards: str = "grafana/dashboards"
+    rules: str = "bridge/rules"
+    exporter: str | None = None
+    plain: bool = True
+    namespace: str = DEFAULT_NAMESPACE
+    catalog: tuple[str, ...] = ()
+    strict: bool = False
+    offline: bool = False
 
 
-def check_catalog(where: str, rules: list[Rule], report: Report, plain: bool, namespace: str) -> None:
-    """Every catalog metric, in each encoding, must land on its declared series."""
-    for metric in METRICS:
-        encodings: list[tuple[str, str, tuple[str, ...]]] = [("DogStatsD", wire_name(metric, namespace), ())]
-        if plain:
-            sample = ".".join([wire_name(metric, namespace)] + ["v"] * len(segment_keys(metric)))
-            encodings.append(("plain StatsD", sample, segment_keys(metric)))
-        for label, name, keys in encodings:
-            _check_one(where, rules, report, metric, label, name, keys, namespace)
+def missing_requirements(plain: bool) -> list[str]:
+    """Python packages ``check`` needs that are not installed (``statsd`` only for the plain-StatsD proof)."""
+    needed = {"yaml": "PyYAML", "prometheus_client": "prometheus_client", "ruamel.yaml": "ruamel.yaml"}
+    if plain:
+        needed["statsd"] = "statsd"
+    return [dist for module, dist in needed.items() if not _importable(module)]
 
 
-def _check_one(
-    where: str,
-    rules: list[Rule],
-    report: Report,
-    metric: Metric,
-    label: str,
-    name: str,
-    keys: tuple[str, ...],
-    namespace: str,
-) -> None:
-    rule = resolve(rules, name, match_metric_type(metric))
-    want = plain_match(metric, namespace) if keys else wire_name(metric, namespace)
-    if rule is None or rule.action == "drop":
+def _importable(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def _fail_to_run(message: str) -> int:
+    print(f"netauto-statsd check: {message}", file=sys.stderr)
+    return EXIT_UNUSABLE
+
+
+def run_check(options: CheckOptions) -> int:
+    """Run every check, print the report, return the exit code (see the module docstring)."""
+    from netauto_statsd.tooling.catalog_source import load_catalog
+    from netauto_statsd.tooling.exporter import ExporterError, find_exporter, validate_binary
+
+    missing = missing_requirements(options.plain)
+    if missing:
+        return _fail_to_run(
+            f"needs {', '.join(missing)} (the `check` extra): {EXTRA_HINT}"
+            + (" (or --no-plain to skip the plain-StatsD proof)" if missing == ["statsd"] else "")
+        )
+    try:
+        metrics = load_catalog(options.catalog)
+    except CatalogError as exc:
+        return _fail_to_run(str(exc))
+    binary = find_exporter(options.exporter)
+    if options.exporter:
+        try:
+            validate_binary(options.exporter)
+        except ExporterError as exc:
+            return _fail_to_run(f"--exporter {exc}")
+    path = Path(options.mapping)
+    if not path.is_file():
+        print(f"{options.mapping}: no mapping file here (run from the repository root, or pass --mapping PATH)")
+        print("check INCOMPLETE: nothing was checked")
+        return EXIT_INCOMPLETE
+    report = Report()
+    _judge(options, path, metrics, binary, report)
+    print(report.render(options.strict, options.offline))
+    return report.exit_code(options.strict, options.offline)
+
+
+def _judge(options: CheckOptions, path: Path, metrics: Sequence[Metric], binary: str | None, report: Report) -> None:
+    from netauto_statsd.tooling.contract import check_contract
+    from netauto_statsd.tooling.dashboard_check import check_dashboards, check_rule_files, referenced_bucket_series
+    from netauto_statsd.tooling.knobs import lint_knobs
+    from netauto_statsd.tooling.mapping_lint import lint_mapping
+    from netauto_statsd.tooling.series import known_series
+
+    where = options.mapping
+    dash_dir, rules_dir = Path(options.dashboards), Path(options.rules)
+    rules = lint_mapping(path, report)
+    parsed = bool(rules) or not report.errors
+    produced: list[Metric] = []
+    if rules:
+        buckets = referenced_bucket_series(dash_dir, rules_dir)
+        produced = check_contract(where, rules, metrics, report, options.namespace, options.plain, buckets)
+        lint_knobs(where, rules, metrics, report, options.namespace, options.plain)
+    if binary is None:
+        report.skip("statsd_exporter not found on PATH (or pass --exporter): --check-config and the live proof")
+    elif not parsed:
+        report.notes.append("the mapping does not parse: --check-config and the live proof were not run")
+    else:
+        _prove_live(options, path, metrics, binary, report)
+    if not parsed:
+        report.notes.append("dashboard and alert-rule queries were not checked: the mapping does not parse")
+        return
+    series = known_series(produced)
+    for directory, what, checker in (
+        (dash_dir, "dashboards", check_dashboards),
+        (rules_dir, "alert rules", check_rule_files),
+    ):
+        if directory.is_dir():
+            for finding in checker(directory, series):
+                report.add(finding)
+        else:
+            report.skip(f"no {what} folder at {directory}: their queries were not checked")
+
+
+def _prove_live(options: CheckOptions, path: Path, metrics: Sequence[Metric], binary: str, report: Report) -> None:
+    from netauto_statsd.tooling.contract import rules_for
+    from netauto_statsd.tooling.exporter import COMPAT_SETTING, ExporterError, exporter_version
+    from netauto_statsd.tooling.live_check import live_check
+    from netauto_statsd.tooling.mapping_lint import lint_mapping
+
+    where = options.mapping
+    try:
+        done = subprocess.run(
+            [binary, f"--statsd.mapping-config={path}", "--check-config"], capture_output=True, text=True, timeout=60
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        report.error(where, 0, f"cannot run {binary}: {exc}", "pass a statsd_exporter binary with --exporter")
+        return
+    if done.returncode != 0:
+        last = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["(no output)"]
+        report.error(where, 0, f"statsd_exporter --check-config failed: {last[0]}", "fix what it names")
+        return
+    if report.errors:
+        report.notes.append("the live proof was not run: fix the problems above first")
+        return
+    found = exporter_version(binary)
+    version = found.version if found else ""
+    if found is not None and found.rejects_multi_value() and COMPAT_SETTING.split("=")[0] not in os.environ:
         report.error(
             where,
-            rule.line if rule else 0,
-            f"catalog metric `{metric.name}` ({label} `{want}`) is not mapped",
-            f'add a rule `match: "{want}"` (see `netauto-statsd mapping`)',
+            0,
+            f"{binary} is statsd_exporter {version}: before v0.27.1 it rejects the multi-value lines "
+            "the client packs histogram samples into",
+            f"upgrade the exporter, or set {COMPAT_SETTING} in the app's environment (and here)",
         )
+    try:
+        result = live_check(binary, path, metrics, options.namespace, options.plain, version=version)
+    except ExporterError as exc:
+        report.error(where, 0, f"the live proof could not start the exporter: {exc}", "run it by hand to see why")
         return
-    problems = []
-    if rule.name != metric.prometheus_name:
-        problems.append(f"becomes `{rule.name}`, catalog says `{metric.prometheus_name}`")
-    if metric.type == "histogram" and (rule.observer_type != "histogram" or rule.buckets != metric.buckets):
-        problems.append(f"must be a histogram with buckets {list(metric.buckets)}")
-    if metric.ttl and rule.ttl != metric.ttl:
-        problems.append(f"needs `ttl: {metric.ttl}` (per-process gauge)")
-    if keys and rule.labels != {k: f"${{{i}}}" for i, k in enumerate(keys, start=1)}:
-        problems.append(f"labels must be {', '.join(f'{k}: ${{{i}}}' for i, k in enumerate(keys, 1))}")
-    if not keys and rule.labels:
-        problems.append("DogStatsD rules must not set labels (tags become labels)")
-    for problem in problems:
-        report.error(where, rule.line, f"`{metric.name}` ({label}): {problem}", "edit this rule to match the catalog")
-
-
-def run_check(
-    mapping: str, dashboards: str, exporter: str | None = None, plain: bool = True, namespace: str = DEFAULT_NAMESPACE
-) -> int:
-    """Run every check, print the report, return the exit code (0 ok, 1 problems)."""
-    report = Report()
-    path = Path(mapping)
-    if not path.is_file():
-        report.error(mapping, 0, "mapping file not found", "pass --mapping PATH")
-        print(report.render())
-        return 1
-    rules = lint_mapping(path, report)
-    if rules:
-        check_catalog(mapping, rules, report, plain, namespace)
-    binary = exporter or shutil.which("statsd_exporter")
-    if binary is None:
-        report.notes.append("statsd_exporter not found: --check-config and the live proof were SKIPPED")
-    else:
-        done = subprocess.run(
-            [binary, f"--statsd.mapping-config={path}", "--check-config"], capture_output=True, text=True
-        )
-        if done.returncode != 0:
-            last = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["(no output)"]
-            report.error(mapping, 0, f"statsd_exporter --check-config failed: {last[0]}", "fix what it names")
-        elif not report.errors:
-            for problem in live_check(binary, path, plain):
-                report.error(mapping, 0, problem, "the exporter disagrees with the catalog: fix the rule for it")
-            report.notes.append(f"live proof against {binary}: {len(METRICS)} metrics x {2 if plain else 1} encodings")
-    dash_dir = Path(dashboards)
-    if dash_dir.is_dir():
-        for finding in check_dashboards(dash_dir, known_series()):
-            report.errors.append(finding)
-    else:
-        report.notes.append(f"no dashboards directory at {dashboards}: dashboard queries not checked")
-    print(report.render())
-    return 1 if report.errors else 0
+    rules = lint_mapping(path, Report())
+    for problem, fix, metric in result.problems:
+        plain = problem.startswith("[statsd]")
+        owners = rules_for(rules, metric, options.namespace, plain) if metric is not None else []
+        report.error(where, owners[-1].line if owners else 0, problem, fix)
+    report.notes += result.notes

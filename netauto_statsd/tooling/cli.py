@@ -8,7 +8,8 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from netauto_statsd.catalog import CONSTANT_TAG_KEYS, METRICS, Metric, wire_name
+from netauto_statsd.catalog import CONSTANT_TAG_KEYS, CatalogError, Metric, all_metrics, wire_name
+from netauto_statsd.tooling.catalog_source import ENV_VARIABLE, load_catalog, namespace_arg
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -18,7 +19,7 @@ def catalog_rows(namespace: str) -> list[dict[str, Any]]:
     from netauto_statsd.wire.base import plain_pattern
 
     rows = []
-    for m in METRICS:
+    for m in all_metrics():
         rows.append(
             {
                 "name": wire_name(m, namespace),
@@ -35,6 +36,7 @@ def catalog_rows(namespace: str) -> list[dict[str, Any]]:
                 "ttl": m.ttl or None,
                 "plain_statsd": plain_pattern(m, namespace),
                 "area": m.area,
+                "module": m.module,
             }
         )
     return rows
@@ -53,30 +55,70 @@ def cmd_catalog(args: argparse.Namespace) -> int:
     if args.markdown:
         print("| statsd name | type | unit | tags | Prometheus series | help |")
         print("|---|---|---|---|---|---|")
-        for m, row in zip(METRICS, rows, strict=False):
+        for m, row in zip(all_metrics(), rows, strict=False):
             tags = _tag_text(m, " / ")
             print(f"| `{row['name']}` | {m.type} | {m.unit} | {tags} | `{m.prometheus_name}` | {m.help} |")
         return 0
     width = max(len(r["name"]) for r in rows)
-    for m, row in zip(METRICS, rows, strict=False):
+    for m, row in zip(all_metrics(), rows, strict=False):
         print(f"{row['name']:<{width}}  {m.type:<9}  {m.unit:<7}  {m.prometheus_name}")
         print(f"{'':<{width}}  tags: {_tag_text(m) or '-'}  |  {m.help}")
     return 0
 
 
 def cmd_mapping(args: argparse.Namespace) -> int:
-    """Print the statsd_exporter mapping the catalog implies."""
+    """Print the mapping the catalog implies, or --diff / --update an operators' mapping file."""
+    from pathlib import Path
+
     from netauto_statsd.tooling.mapping import render_mapping
 
+    if args.diff or args.update:
+        from netauto_statsd.tooling.check import EXTRA_HINT, missing_requirements
+        from netauto_statsd.tooling.mapping_update import diff_mapping, update_mapping
+
+        missing = missing_requirements(plain=False)
+        if missing:
+            print(f"netauto-statsd mapping: needs {', '.join(missing)}: {EXTRA_HINT}", file=sys.stderr)
+            return 2
+        path = Path(args.diff or args.update)
+        if not path.is_file():
+            print(f"netauto-statsd mapping: {path}: no such file", file=sys.stderr)
+            return 2
+        if args.update:
+            try:
+                added = update_mapping(path, all_metrics(), args.namespace, plain=not args.no_plain)
+            except ValueError as exc:
+                print(f"netauto-statsd mapping: {exc}", file=sys.stderr)
+                return 1
+            for match in added:
+                print(f"{path}: added rule for {match}")
+            print(f"{path}: {len(added)} rule(s) added; every other line unchanged")
+            return 0
+        report = diff_mapping(path, all_metrics(), args.namespace, plain=not args.no_plain)
+        for finding in report.errors:
+            print(finding.render())
+        print(f"{path}: {len(report.errors)} difference(s) from the contract")
+        return 1 if report.errors else 0
     sys.stdout.write(render_mapping(args.namespace))
     return 0
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    """Check the mapping and dashboards against the catalog."""
-    from netauto_statsd.tooling.check import run_check
+    """Check the mapping, dashboards and alert rules against the catalog."""
+    from netauto_statsd.tooling.check import CheckOptions, run_check
 
-    return run_check(args.mapping, args.dashboards, exporter=args.exporter, plain=not args.no_plain)
+    options = CheckOptions(
+        mapping=args.mapping,
+        dashboards=args.dashboards,
+        rules=args.rules,
+        exporter=args.exporter,
+        plain=not args.no_plain,
+        namespace=args.namespace,
+        catalog=tuple(args.catalog),
+        strict=args.strict,
+        offline=args.offline,
+    )
+    return run_check(options)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -95,9 +137,13 @@ def cmd_dashboards(args: argparse.Namespace) -> int:
     out = Path(args.out)
     try:
         if args.check:
+            if not out.is_dir():
+                print(f"{out}: no dashboards folder here (run from the repository root, or pass --out DIR)")
+                return 3
             stale = stale_dashboards(out)
             for name in stale:
-                print(f"{out / name}: out of date, run `netauto-statsd dashboards`")
+                state = "missing" if not (out / name).exists() else "out of date"
+                print(f"{out / name}: {state}, run `netauto-statsd dashboards`")
             return 1 if stale else 0
         for path in write_dashboards(out):
             print(path)
@@ -112,25 +158,45 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="netauto-statsd", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
+    catalog_help = (
+        f"app catalog module declaring metrics (dotted path, repeatable); also {ENV_VARIABLE} (comma-separated) "
+        "and [tool.netauto-statsd] catalog in ./pyproject.toml"
+    )
+    namespace_help = "namespace as configured (default netauto); the client's own rule applies"
+
     p = sub.add_parser("catalog", help="print the metric catalog")
     p.add_argument("--json", action="store_true", help="a JSON array, one object per metric")
     p.add_argument("--markdown", action="store_true", help="a Markdown table (for the docs)")
-    p.add_argument("--namespace", default="netauto", help="namespace as configured (default netauto)")
+    p.add_argument("--namespace", default="netauto", type=namespace_arg, help=namespace_help)
+    p.add_argument("--catalog", action="append", default=[], metavar="MODULE", help=catalog_help)
     p.set_defaults(handler=cmd_catalog)
 
-    p = sub.add_parser("mapping", help="print the statsd_exporter mapping the catalog implies")
-    p.add_argument("--namespace", default="netauto")
+    p = sub.add_parser("mapping", help="print the mapping the catalog implies, or --diff / --update a mapping file")
+    p.add_argument("--namespace", default="netauto", type=namespace_arg, help=namespace_help)
+    p.add_argument("--catalog", action="append", default=[], metavar="MODULE", help=catalog_help)
+    what = p.add_mutually_exclusive_group()
+    what.add_argument("--diff", metavar="FILE", help="print what FILE lacks or contradicts in the contract (exit 1)")
+    what.add_argument("--update", metavar="FILE", help="add rules for new catalog metrics to FILE, keeping every edit")
+    p.add_argument("--no-plain", action="store_true", help="ignore the plain-StatsD rules")
     p.set_defaults(handler=cmd_mapping)
 
     p = sub.add_parser("check", help="check the mapping and dashboards against the catalog (exit 1 on problems)")
     p.add_argument("--mapping", default="bridge/statsd_mapping.yml", help="mapping file to check")
     p.add_argument("--dashboards", default="grafana/dashboards", help="directory of Grafana dashboard JSON")
     p.add_argument("--exporter", default=None, help="statsd_exporter binary (default: found on PATH)")
+    p.add_argument("--rules", default="bridge/rules", help="directory of Prometheus alert rule files")
     p.add_argument("--no-plain", action="store_true", help="skip the plain-StatsD encoding")
+    p.add_argument("--namespace", default="netauto", type=namespace_arg, help=namespace_help)
+    p.add_argument("--catalog", action="append", default=[], metavar="MODULE", help=catalog_help)
+    p.add_argument("--strict", action="store_true", help="warnings fail the check too")
+    p.add_argument(
+        "--offline", action="store_true", help="a skipped proof (no exporter, no dashboards/rules folder) is intended"
+    )
     p.set_defaults(handler=cmd_check)
     p = sub.add_parser("dashboards", help="regenerate the Grafana dashboards from the catalog (dashboards extra)")
     p.add_argument("--out", default="grafana/dashboards", help="output directory")
     p.add_argument("--check", action="store_true", help="exit 1 if the committed JSON differs from the generator")
+    p.add_argument("--catalog", action="append", default=[], metavar="MODULE", help=catalog_help)
     p.set_defaults(handler=cmd_dashboards)
 
     p = sub.add_parser("demo", help="run the demo app, an RQ worker and a load generator (needs the demo extra)")
@@ -150,6 +216,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``netauto-statsd``."""
     args = build_parser().parse_args(argv)
     handler: Handler = args.handler
+    if args.command in ("catalog", "mapping", "dashboards"):
+        try:
+            load_catalog(args.catalog)
+        except CatalogError as exc:
+            print(f"netauto-statsd {args.command}: {exc}", file=sys.stderr)
+            return 2
     try:
         return handler(args)
     except BrokenPipeError:  # e.g. piped into `head`

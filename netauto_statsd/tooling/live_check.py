@@ -1,42 +1,48 @@
-"""The live half of ``check``: a throw-away statsd_exporter gets one sample of every catalog metric.
+"""The live proof of ``check``: the client's own wire, sent to a throw-away statsd_exporter, counted back.
 
-Proves, with the real binary, that each metric lands on the series the catalog
-declares, with the declared type and label set, and that the exporter counted
-no sample, tag or mapping error. Used by ``netauto-statsd check``; tests use
-their own fixtures for the same exporter.
+For every catalog metric the real :class:`~netauto_statsd.emitter.Emitter` and
+its transport send realistic traffic, in each wire format: several increments
+per counter, several observations per histogram context (so the multi-value
+lines ``name:v1:v2:...|h`` the client really packs are on the wire), and the
+per-process gauges with their ``process`` tag. Then the exporter's ``/metrics``
+is compared with what was sent, sample for sample: series name, type, label
+names, counter totals, gauge values, histogram counts and sums; and the
+exporter's own error counters must not have moved. A rejected line is reported
+with the wire feature the exporter lacks and the setting that fixes it.
 """
 
 from __future__ import annotations
 
-import socket
-import subprocess
-import tempfile
-import time
-import urllib.request
+import math
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
-from netauto_statsd.catalog import METRICS, Metric
-from netauto_statsd.config import Settings
+from netauto_statsd.catalog import PROCESS_TAG_KEY, Metric
+from netauto_statsd.config import from_env
 from netauto_statsd.emitter import Emitter
-
-_SELF_ERRORS = (
-    "statsd_exporter_sample_errors_total",
-    "statsd_exporter_tag_errors_total",
-    "statsd_exporter_events_conflict_total",
-    "statsd_exporter_events_unmapped_total",
+from netauto_statsd.tooling.exporter import (
+    COMPAT_SETTING,
+    MULTI_VALUE_SINCE,
+    PINNED_VERSION,
+    SELF_ERRORS,
+    ThrowawayExporter,
 )
+
+#: Observations sent per histogram context: more than one, so the client packs a multi-value line.
+HISTOGRAM_SECONDS = (0.005, 0.02, 0.12, 0.35, 1.5)
+HISTOGRAM_BYTES = (256.0, 1024.0, 4096.0, 65536.0, 1048576.0)
+#: Increments sent per counter context (total 6), and the value each gauge is set to.
+COUNTER_INCREMENTS = (1, 2, 3)
+GAUGE_VALUE = 7.0
 _PROM_TYPE = {"counter": "counter", "gauge": "gauge", "histogram": "histogram"}
+_COMPAT_VARIABLE = COMPAT_SETTING.split("=", 1)[0]
+_MULTI_VALUE = "v" + ".".join(str(p) for p in MULTI_VALUE_SINCE)
 
-
-def _free_port(kind: int) -> int:
-    with socket.socket(socket.AF_INET, kind) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _get(url: str) -> str:
-    with urllib.request.urlopen(url, timeout=5) as response:
-        return str(response.read().decode())
+#: A problem the live proof found, its one-line fix, and the metric it is about (``None``: the exporter).
+LiveProblem = tuple[str, str, Metric | None]
 
 
 def sample_tags(metric: Metric) -> dict[str, object]:
@@ -44,104 +50,186 @@ def sample_tags(metric: Metric) -> dict[str, object]:
     return {tag.key: tag.sample_value() for tag in metric.tags}
 
 
-def send_every_metric(emitter: Emitter) -> None:
-    """Emit one realistic sample of every catalog metric and flush."""
-    for metric in METRICS:
+def observations(metric: Metric) -> tuple[float, ...]:
+    """The values the live proof observes for histogram ``metric``, in its unit."""
+    return HISTOGRAM_SECONDS if metric.unit == "seconds" else HISTOGRAM_BYTES
+
+
+@dataclass
+class Expected:
+    """What one metric's context must show at the exporter."""
+
+    metric: Metric
+    value: float = 0.0  # counter total or gauge value
+    count: int = 0  # histogram observations
+    total: float = 0.0  # histogram sum
+
+
+def send_traffic(emitter: Emitter, metrics: Iterable[Metric]) -> list[Expected]:
+    """Emit realistic traffic for every metric through ``emitter``, flush, and return what must arrive."""
+    expected = []
+    for metric in metrics:
         tags = sample_tags(metric)
         if metric.type == "counter":
-            emitter.increment(metric.name, 1, tags)
+            for step in COUNTER_INCREMENTS:
+                emitter.increment(metric.name, step, tags)
+            expected.append(Expected(metric, value=float(sum(COUNTER_INCREMENTS))))
         elif metric.type == "gauge":
-            emitter.gauge(metric.name, 1, tags)
+            emitter.gauge(metric.name, GAUGE_VALUE, tags)
+            expected.append(Expected(metric, value=GAUGE_VALUE))
         else:
-            emitter.histogram(metric.name, 0.25 if metric.unit == "seconds" else 1024, tags)
+            values = observations(metric)
+            for value in values:
+                emitter.histogram(metric.name, value, tags)
+            expected.append(Expected(metric, count=len(values), total=sum(values)))
     emitter.flush()
+    return expected
 
 
-def _scrape(url: str) -> dict[str, tuple[str, list[tuple[str, dict[str, str], float]]]]:
-    from prometheus_client.parser import text_string_to_metric_families
+@dataclass
+class LiveResult:
+    """Problems (each with its fix) and notes of one live proof."""
 
-    return {
-        f.name: (f.type, [(s.name, dict(s.labels), s.value) for s in f.samples])
-        for f in text_string_to_metric_families(_get(url))
-    }
+    problems: list[LiveProblem] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
 
-def _compare(metric: Metric, families: dict[str, tuple[str, list[tuple[str, dict[str, str], float]]]]) -> list[str]:
-    family_name = metric.prometheus_name.removesuffix("_total") if metric.type == "counter" else metric.prometheus_name
-    if family_name not in families:
+def _family_name(metric: Metric) -> str:
+    return metric.prometheus_name.removesuffix("_total") if metric.type == "counter" else metric.prometheus_name
+
+
+def compare(want: Expected, families: dict[str, Any], env: str) -> list[str]:
+    """How the exporter's view of ``want.metric`` (samples labelled ``env``) differs from what was sent."""
+    metric = want.metric
+    family = families.get(_family_name(metric))
+    samples = [s for s in family.samples if s.labels.get("env") == env] if family is not None else []
+    if family is None or not samples:
         return [f"`{metric.name}` did not produce `{metric.prometheus_name}`"]
-    kind, samples = families[family_name]
     problems = []
-    if kind != _PROM_TYPE[metric.type]:
-        problems.append(f"`{metric.prometheus_name}` is a {kind}, catalog says {metric.type}")
-    expected = set(metric.label_names())
-    for name, labels, _ in samples:
-        got = set(labels) - {"le"}
-        if got != expected:
-            problems.append(f"`{name}` has labels {sorted(got)}, catalog says {sorted(expected)}")
+    if family.type != _PROM_TYPE[metric.type]:
+        problems.append(f"`{metric.prometheus_name}` is a {family.type}, the catalog declares a {metric.type}")
+    expected_labels = set(metric.label_names())
+    for s in samples:
+        got = set(s.labels) - {"le"}
+        if got != expected_labels:
+            problems.append(f"`{s.name}` has labels {sorted(got)}, the catalog declares {sorted(expected_labels)}")
             break
+    if problems:
+        return problems
+    if metric.per_process and not all(s.labels.get(PROCESS_TAG_KEY) for s in samples):
+        problems.append(f"`{metric.prometheus_name}` arrived without its `{PROCESS_TAG_KEY}` label")
+    if metric.type == "histogram":
+        count = sum(s.value for s in samples if s.name == f"{metric.prometheus_name}_count")
+        total = sum(s.value for s in samples if s.name == f"{metric.prometheus_name}_sum")
+        if count != want.count or not math.isclose(total, want.total, rel_tol=1e-6):
+            problems.append(
+                f"`{metric.prometheus_name}` counted {count:g} observation(s) summing to {total:g}; "
+                f"sent {want.count} summing to {want.total:g}"
+            )
+    else:
+        got_value = sum(s.value for s in samples if s.name in (metric.prometheus_name, _family_name(metric)))
+        if got_value != want.value:
+            problems.append(f"`{metric.prometheus_name}` reads {got_value:g}, sent {want.value:g}")
     return problems
 
 
-def live_check(binary: str, mapping: Path, plain: bool = True, timeout: float = 15.0) -> list[str]:
-    """Start ``binary`` with ``mapping``, send every metric (each encoding), return the problems."""
-    problems: list[str] = []
-    for transport in ("dogstatsd", "statsd") if plain else ("dogstatsd",):
-        problems += [f"[{transport}] {p}" for p in _run_once(binary, mapping, transport, timeout)]
-    return problems
+def _wire_fix(reason: str, version: str) -> tuple[str, str]:
+    known = f" (this one is {version})" if version else ""
+    if reason in ("malformed_value", "malformed_line"):
+        return (
+            f"the exporter rejected lines ({reason}): it does not accept the DogStatsD multi-value lines "
+            f"(`name:v1:v2:...|h`) the client packs histogram samples into, accepted since {_MULTI_VALUE}{known}; "
+            "every packed duration and size is lost",
+            f"upgrade statsd_exporter to {PINNED_VERSION} (>= {_MULTI_VALUE}), or set {COMPAT_SETTING} "
+            "in the app's environment (one value per line)",
+        )
+    return (
+        f"the exporter rejected samples ({reason}){known}",
+        f"run the exporter the repo pins ({PINNED_VERSION}); see docs/stack.md for the versions and settings",
+    )
 
 
-def _run_once(binary: str, mapping: Path, transport: str, timeout: float) -> list[str]:
-    udp, web = _free_port(socket.SOCK_DGRAM), _free_port(socket.SOCK_STREAM)
-    url = f"http://127.0.0.1:{web}"
-    args = [
-        binary,
-        f"--statsd.mapping-config={mapping}",
-        f"--statsd.listen-udp=127.0.0.1:{udp}",
-        "--statsd.listen-tcp=",
-        f"--web.listen-address=127.0.0.1:{web}",
-        "--no-statsd.parse-influxdb-tags",
-        "--no-statsd.parse-librato-tags",
-        "--no-statsd.parse-signalfx-tags",
-    ]
-    with tempfile.TemporaryFile() as log:
-        proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
-        try:
-            deadline = time.monotonic() + timeout
-            while not _ready(url):
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    log.seek(0)
-                    return [f"exporter did not start: {log.read().decode(errors='replace')[-500:]}"]
-                time.sleep(0.05)
-            emitter = Emitter(Settings(host="127.0.0.1", port=udp, transport=transport, strict=True))
+def _settings_env() -> dict[str, str]:
+    """The client settings the operator chose that change the wire (the compatibility dialect)."""
+    return {k: v for k, v in os.environ.items() if k == _COMPAT_VARIABLE}
+
+
+def live_check(
+    binary: str,
+    mapping: Path,
+    metrics: Iterable[Metric],
+    namespace: str,
+    plain: bool = True,
+    version: str = "",
+    timeout: float = 15.0,
+) -> LiveResult:
+    """Start ``binary`` with ``mapping``, send every metric in each wire format, return what disagrees.
+
+    Raises:
+        netauto_statsd.tooling.exporter.ExporterError: the exporter cannot start (one clear line).
+    """
+    metrics = list(metrics)
+    result = LiveResult()
+    formats = ("dogstatsd", "statsd") if plain else ("dogstatsd",)
+    base = from_env(_settings_env())
+    with ThrowawayExporter(binary, mapping, extra=("--statsd.event-flush-interval=50ms",)) as exporter:
+        sent: dict[str, list[Expected]] = {}
+        for transport in formats:
+            env = f"check-{transport}"
+            settings = replace(
+                base, host="127.0.0.1", port=exporter.udp_port, transport=transport, strict=True,
+                namespace=namespace, env=env, service="netauto",
+            )  # fmt: skip
+            emitter = Emitter(settings)
             try:
-                send_every_metric(emitter)
+                sent[env] = send_traffic(emitter, metrics)
+                failed = emitter.stats()["packets_failed"]
             finally:
                 emitter.close()
-            families = _wait_for_all(url, deadline)
-            problems = [p for metric in METRICS for p in _compare(metric, families)]
-            for name in _SELF_ERRORS:
-                total = sum(v for _, _, v in families.get(name.removesuffix("_total"), ("", []))[1])
-                if total:
-                    problems.append(f"exporter counted {total:g} in {name}")
-            return problems
-        finally:
-            proc.terminate()
-            proc.wait(10)
+            if failed:
+                result.problems.append(
+                    (f"[{transport}] the client could not send {failed} packet(s)", "see the client's log", None)
+                )
+
+        def all_arrived(families: dict[str, Any]) -> bool:
+            return all(not compare(w, families, env) for env, wants in sent.items() for w in wants)
+
+        families = exporter.poll(exporter.families, all_arrived, timeout)
+        errors = exporter.self_errors()
+        reasons = sorted(k.split("{reason=", 1)[1].rstrip("}") for k, v in errors.items() if "{reason=" in k and v)
+        lost: list[str] = []
+        for env, wants in sent.items():
+            transport = env.removeprefix("check-")
+            for want in wants:
+                for problem in compare(want, families, env):
+                    if reasons and want.metric.type == "histogram" and "did not produce" in problem:
+                        lost.append(f"{transport}:{want.metric.name}")
+                        continue
+                    result.problems.append(
+                        (
+                            f"[{transport}] {problem}",
+                            f"this rule makes the exporter differ from the contract declared in `{want.metric.module}` "
+                            "(name, type, labels, unit): compare it with `netauto-statsd mapping`",
+                            want.metric,
+                        )
+                    )
+        for reason in reasons:
+            problem, fix = _wire_fix(reason, version)
+            if lost:
+                problem += (
+                    f" ({len(lost)} histogram context(s) lost: {', '.join(lost[:4])}{', ...' if len(lost) > 4 else ''})"
+                )
+            result.problems.append((problem, fix, None))
+        for key, total in sorted(errors.items()):
+            if total and key not in ("drop_actions", "statsd_exporter_sample_errors_total") and "{reason=" not in key:
+                fix = "read the exporter's log; every sample must map cleanly"
+                result.problems.append((f"the exporter counted {total:g} in {key}", fix, None))
+        samples = sum(len(w) for w in sent.values())
+        result.notes.append(
+            f"live proof against {binary}{f' {version}' if version else ''}: {len(metrics)} metrics x "
+            f"{len(formats)} wire format(s), {samples} contexts compared sample for sample"
+        )
+    return result
 
 
-def _ready(url: str) -> bool:
-    try:
-        _get(f"{url}/-/ready")
-        return True
-    except OSError:
-        return False
-
-
-def _wait_for_all(url: str, deadline: float) -> dict[str, tuple[str, list[tuple[str, dict[str, str], float]]]]:
-    """Scrape until every catalog series is there (events land up to ~200 ms late) or time is up."""
-    while True:
-        families = _scrape(f"{url}/metrics")
-        if all(not _compare(m, families) for m in METRICS) or time.monotonic() > deadline:
-            return families
-        time.sleep(0.1)
+__all__ = ["SELF_ERRORS", "Expected", "LiveResult", "compare", "live_check", "sample_tags", "send_traffic"]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 
-from netauto_statsd.catalog import DEFAULT_NAMESPACE, METRICS, Metric, wire_name
+from netauto_statsd.catalog import DEFAULT_NAMESPACE, Metric, all_metrics, wire_name
 from netauto_statsd.wire.base import segment_keys
 
 HEADER = """\
@@ -105,7 +105,7 @@ def render_mapping(namespace: str = DEFAULT_NAMESPACE) -> str:
         if plain:
             out += PLAIN_HEADER
         area = ""
-        for metric in METRICS:
+        for metric in all_metrics():
             if metric.area != area:
                 area = metric.area
                 out.append(f"  # --- {area}{' (plain)' if plain else ''} ---")

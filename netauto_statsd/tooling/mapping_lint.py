@@ -267,10 +267,14 @@ def _lint_rule(where: str, index: int, node: Any, defaults: dict[str, Any], repo
         for ok, ov in _mapping_items(fields["histogram_options"][0]):
             if ok.value == "buckets":
                 bucket_node = ov
-    buckets = tuple(float(b.value) for b in bucket_node.value) if bucket_node is not None else ()
+    buckets = _numbers(where, bucket_node, report)
+    bucket_line = bucket_node.start_mark.line + 1 if bucket_node is not None else line
     if list(buckets) != sorted(set(buckets)):
         report.error(
-            where, line, f"buckets of `{match}` are not strictly increasing", "sort the buckets and remove duplicates"
+            where,
+            bucket_line,
+            f"buckets of `{match}` are not strictly increasing",
+            "sort the buckets and remove duplicates (a knob: edit this line)",
         )
     return Rule(
         index=index,
@@ -286,6 +290,17 @@ def _lint_rule(where: str, index: int, node: Any, defaults: dict[str, Any], repo
         ttl=_scalar(fields["ttl"][0]) if "ttl" in fields else "",
         help=_scalar(fields["help"][0]) if "help" in fields else "",
     )
+
+
+def _numbers(where: str, node: Any, report: Report) -> tuple[float, ...]:
+    if node is None:
+        return ()
+    items = node.value if isinstance(node.value, list) else []
+    try:
+        return tuple(float(item.value) for item in items)
+    except (TypeError, ValueError):
+        report.error(where, node.start_mark.line + 1, "buckets must be a list of numbers", "write `[0.1, 0.5, 1.0]`")
+        return ()
 
 
 def _kind(rule: Rule) -> str:
@@ -307,10 +322,19 @@ def _check_type_conflicts(where: str, rules: list[Rule], report: Report) -> None
                 f"`{rule.name}` is a {_kind(rule)} here but a {_kind(first)} at line {first.line}",
                 "one Prometheus name must have one type: rename one of them",
             )
-        elif first is not rule and (first.help != rule.help or first.buckets != rule.buckets or first.ttl != rule.ttl):
+        elif first is not rule and (first.help != rule.help or first.buckets != rule.buckets):
+            what = "help" if first.help != rule.help else "buckets"
             report.error(
                 where,
                 rule.line,
-                f"`{rule.name}` differs from line {first.line} in help, buckets or ttl",
-                "keep every rule for one series identical apart from match and labels",
+                f"`{rule.name}`: this rule and its twin at line {first.line} disagree on {what} "
+                "(the exporter refuses the second one's samples)",
+                f"give both rules for `{rule.name}` the same help and buckets (edit them together)",
+            )
+        elif first is not rule and first.ttl != rule.ttl:
+            report.warn(
+                where,
+                rule.line,
+                f"`{rule.name}`: ttl {rule.ttl or 'none'} here, {first.ttl or 'none'} in its twin at line {first.line}",
+                "give both rules for one series the same ttl",
             )

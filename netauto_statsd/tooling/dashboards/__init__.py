@@ -38,19 +38,22 @@ class GeneratorUnavailableError(RuntimeError):
 def render_dashboards() -> dict[str, str]:
     """Return every dashboard as ``{file name: JSON text}``, byte-for-byte deterministic.
 
+    The built-in dashboards, plus ``app_metrics.json`` when app metrics are declared
+    (``--catalog``).
+
     Raises:
         GeneratorUnavailableError: grafana-foundation-sdk is not installed.
     """
     try:
         from grafana_foundation_sdk.cog.encoder import JSONEncoder
 
-        from netauto_statsd.tooling.dashboards.definitions import DASHBOARDS
+        from netauto_statsd.tooling.dashboards.definitions import all_dashboards
     except ImportError as exc:
         raise GeneratorUnavailableError(
             f"generating dashboards needs {SDK_REQUIREMENT} (pip install 'netauto-statsd[dashboards]'): {exc}"
         ) from exc
     out = {}
-    for name, make in sorted(DASHBOARDS.items()):
+    for name, make in sorted(all_dashboards().items()):
         out[name] = json.dumps(make(), cls=JSONEncoder, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
     return out
 

@@ -12,6 +12,12 @@ from __future__ import annotations
 from netauto_statsd import catalog
 from netauto_statsd.catalog import Metric
 
+# Series knowledge is shared with `check`: it lives in tooling/series.py, re-exported here for the dashboards.
+from netauto_statsd.tooling.series import EXPORTER_JOB as EXPORTER_JOB
+from netauto_statsd.tooling.series import EXPORTER_SERIES as EXPORTER_SERIES
+from netauto_statsd.tooling.series import SCRAPE_SERIES as SCRAPE_SERIES
+from netauto_statsd.tooling.series import known_series as known_series
+
 #: Grafana's rate window: at least 4 scrape intervals, so ``rate()`` always has 2+ samples.
 RATE_WINDOW = "$__rate_interval"
 #: The dashboard's whole time range (stat and top-N panels).
@@ -20,35 +26,6 @@ RANGE_WINDOW = "$__range"
 FAILED_RUN_STATUSES = ("error", "timeout")
 #: ``http.request`` status classes that count as server errors.
 SERVER_ERROR_CLASSES = ("5xx",)
-
-#: Exporter self-metrics the dashboards and alerts read (``statsd_exporter`` v0.30.0), with their labels.
-EXPORTER_SERIES: dict[str, tuple[str, ...]] = {
-    "statsd_exporter_samples_total": (),
-    "statsd_exporter_udp_packet_drops_total": (),
-    "statsd_exporter_tag_errors_total": (),
-    "statsd_exporter_events_unmapped_total": (),
-    "statsd_exporter_sample_errors_total": ("reason",),
-    "statsd_exporter_events_actions_total": ("action",),
-    "statsd_exporter_events_conflict_total": ("type",),
-    "statsd_exporter_events_error_total": ("reason",),
-}
-#: Prometheus' own per-target series.
-SCRAPE_SERIES: dict[str, tuple[str, ...]] = {"up": ()}
-#: ``job_name`` of the exporter in bridge/prometheus.yml.
-EXPORTER_JOB = "statsd-exporter"
-
-
-def known_series() -> dict[str, tuple[str, ...]]:
-    """Every series a dashboard or alert may read, with its labels (``le`` on buckets).
-
-    The catalog's series as the mapping exposes them, the exporter self-metrics
-    and ``up``. Prometheus adds ``job`` and ``instance`` to all of them.
-    """
-    out: dict[str, tuple[str, ...]] = {}
-    for m in catalog.METRICS:
-        for series in catalog.exposed_series(m):
-            out[series] = m.label_names() + (("le",) if series.endswith("_bucket") else ())
-    return {**out, **EXPORTER_SERIES, **SCRAPE_SERIES}
 
 
 def metric(name: str) -> Metric:

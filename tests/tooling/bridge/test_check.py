@@ -1,102 +1,140 @@
-"""`netauto-statsd check`: exit 0 on the repo, 1 with a readable report on broken inputs."""
+"""`netauto-statsd check` as operators run it: OK only when every proof ran, one clear line when it cannot run."""
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
-from netauto_statsd.tooling.mapping import render_mapping
+from netauto_statsd.catalog import all_metrics
+from netauto_statsd.tooling.findings import Report
+from netauto_statsd.tooling.knobs import lint_knobs
+from netauto_statsd.tooling.mapping_lint import lint_mapping
+from netauto_statsd.tooling.mapping_update import diff_mapping
 from tests.support import MAPPING, ROOT
 
 
-def run_check(*args: str, exporter: str | None = None) -> subprocess.CompletedProcess[str]:
-    command = [sys.executable, "-m", "netauto_statsd.tooling.cli", "check", *args]
-    if exporter:
-        command += ["--exporter", exporter]
-    env = {**os.environ, "PATH": os.environ.get("PATH", "")}
-    return subprocess.run(command, capture_output=True, text=True, cwd=ROOT, env=env, timeout=120)
+def run_cli(
+    *args: str, cwd: Path = ROOT, path_env: str | None = None, pre: str = ""
+) -> subprocess.CompletedProcess[str]:
+    """``netauto-statsd ARGS`` in a real subprocess; ``pre`` runs first (e.g. to hide an installed package)."""
+    code = f"import sys; {pre or 'pass'}; from netauto_statsd.tooling.cli import main; sys.exit(main(sys.argv[1:]))"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    if path_env is not None:
+        env["PATH"] = path_env
+    return subprocess.run(
+        [sys.executable, "-c", code, *args], capture_output=True, text=True, cwd=cwd, env=env, timeout=120
+    )
 
 
-def broken(tmp_path: Path, old: str, new: str) -> Path:
-    text = MAPPING.read_text()
-    assert old in text, f"fixture text not found: {old!r}"
-    path = tmp_path / "mapping.yml"
-    path.write_text(text.replace(old, new, 1))
-    return path
+def test_the_repo_mapping_satisfies_the_contract_and_its_knobs() -> None:
+    diff = diff_mapping(MAPPING, all_metrics(), "netauto")
+    assert diff.errors == [], "\n".join(f.render() for f in diff.errors)
+    report = Report()
+    lint_knobs(str(MAPPING), lint_mapping(MAPPING, report), all_metrics(), report, "netauto")
+    assert report.errors == [] and report.warnings == [], report.render()
 
 
-def test_repo_mapping_is_what_the_catalog_implies() -> None:
-    assert MAPPING.read_text() == render_mapping(), "bridge/statsd_mapping.yml drifted: run `netauto-statsd mapping`"
-
-
-def test_check_passes_on_the_repo_with_the_live_proof(exporter_binary: str) -> None:
-    done = run_check(exporter=exporter_binary)
+def test_check_passes_on_the_repo_with_every_proof(exporter_binary: str) -> None:
+    done = run_cli("check", "--exporter", exporter_binary, "--strict")
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "live proof against" in done.stdout
-    assert "check OK" in done.stdout
+    n = len(all_metrics())
+    assert f"{n} metrics x 2 wire format(s), {2 * n} contexts compared sample for sample" in done.stdout
+    assert "v0.30.0" in done.stdout  # read from the binary with `go version -m` before sending
+    assert done.stdout.rstrip().endswith("check OK: 0 problem(s), 0 warning(s)")
 
 
-def test_check_says_plainly_when_the_live_proof_is_skipped(tmp_path: Path) -> None:
-    env_path = {**os.environ, "PATH": "/nonexistent"}
-    done = subprocess.run(
-        [sys.executable, "-m", "netauto_statsd.tooling.cli", "check", "--dashboards", str(tmp_path)],
-        capture_output=True, text=True, cwd=ROOT, env=env_path, timeout=60,
-    )  # fmt: skip
+def test_without_an_exporter_check_is_incomplete_not_ok(tmp_path: Path) -> None:
+    done = run_cli("check", path_env="/nonexistent")
+    assert done.returncode == 3, done.stdout
+    assert "skipped: statsd_exporter not found on PATH (or pass --exporter): --check-config and the live proof" in (
+        done.stdout
+    )
+    assert "check INCOMPLETE" in done.stdout and "check OK" not in done.stdout
+
+
+def test_offline_says_the_skip_is_intended() -> None:
+    done = run_cli("check", "--offline", path_env="/nonexistent")
     assert done.returncode == 0, done.stdout
-    assert "SKIPPED" in done.stdout
+    assert "check OK: 0 problem(s), 0 warning(s) (offline: skipped proofs above were intended)" in done.stdout
 
 
-@pytest.mark.parametrize(
-    ("old", "new", "expected"),
-    [
-        ('    labels:\n      site: "${1}"', '    label:\n      site: "${1}"', "unknown key `label`"),
-        ('match: "netauto.run.created.*.*.*.*"', 'match: "netauto.run.created.*.*.*.prefix_*"', "invalid glob"),
-        ('match: "netauto.runner.stop"', 'match: "netauto.runner.stopped"', "`runner.stop` (DogStatsD"),
-        ('name: "netauto_chunks_appended_total"\n    help: "Output chunks appended to runs."\n    labels:',
-         'name: "$1_chunks"\n    help: "Output chunks appended to runs."\n    labels:', "expands to nothing"),
-        ("      site: \"${1}\"", "      s: \"${1}\"", "label name `s` is invalid"),
-        ('match: "netauto.runner.duration"\n    match_metric_type: observer',
-         'match: "netauto.runner.duration"\n    match_metric_type: counter',
-         "is a histogram here but a counter at line"),
-    ],
-    ids=["typo-key", "bad-glob", "unmatched-metric", "dollar-substitution", "short-label", "type-conflict"],
-)  # fmt: skip
-def test_check_fails_with_file_line_and_fix(tmp_path: Path, old: str, new: str, expected: str) -> None:
-    path = broken(tmp_path, old, new)
-    done = run_check("--mapping", str(path), "--dashboards", str(tmp_path))
-    assert done.returncode == 1, done.stdout
-    assert expected in done.stdout, done.stdout
-    assert f"{path}:" in done.stdout and "fix:" in done.stdout
-    assert "check FAILED" in done.stdout
+def test_a_missing_dashboards_folder_is_incomplete(exporter_binary: str, tmp_path: Path) -> None:
+    done = run_cli("check", "--exporter", exporter_binary, "--dashboards", str(tmp_path / "nope"))
+    assert done.returncode == 3, done.stdout
+    assert f"skipped: no dashboards folder at {tmp_path / 'nope'}: their queries were not checked" in done.stdout
 
 
-def test_check_fails_on_a_dashboard_query_naming_a_missing_series(tmp_path: Path) -> None:
-    dashboard = {
-        "panels": [
-            {
-                "title": "Runs",
-                "targets": [{"expr": 'sum by (site) (rate(netauto_runs_create_total{site=~"$site"}[5m]))'}],
-            },
-            {"title": "Ok", "targets": [{"expr": "sum by (site) (rate(netauto_runs_created_total[5m]))"}]},
-        ]
-    }
-    (tmp_path / "d.json").write_text(json.dumps(dashboard, indent=2))
-    done = run_check("--dashboards", str(tmp_path), "--no-plain")
-    assert done.returncode == 1, done.stdout
-    assert "netauto_runs_create_total" in done.stdout
-    assert "[Runs]" in done.stdout and "[Ok]" not in done.stdout
+def test_outside_the_repo_nothing_is_checked_and_it_says_so(tmp_path: Path) -> None:
+    done = run_cli("check", "--offline", cwd=tmp_path)
+    assert done.returncode == 3, done.stdout
+    assert "bridge/statsd_mapping.yml: no mapping file here (run from the repository root" in done.stdout
+    assert "check INCOMPLETE: nothing was checked" in done.stdout
 
 
-def test_check_fails_on_a_dashboard_label_that_does_not_exist(tmp_path: Path) -> None:
-    dashboard = {
-        "panels": [{"title": "P", "targets": [{"expr": "sum by (sitez) (rate(netauto_runs_created_total[5m]))"}]}]
-    }
-    (tmp_path / "d.json").write_text(json.dumps(dashboard))
-    done = run_check("--dashboards", str(tmp_path))
+def test_an_exporter_that_does_not_exist_is_one_clear_line() -> None:
+    done = run_cli("check", "--exporter", "/nonexistent")
+    assert done.returncode == 2
+    assert done.stdout == ""
+    assert done.stderr.splitlines() == [
+        "netauto-statsd check: --exporter /nonexistent: no such file "
+        "(install it: go install github.com/prometheus/statsd_exporter@v0.30.0)"
+    ]
+
+
+def test_an_exporter_that_is_not_statsd_exporter_is_one_clear_line() -> None:
+    done = run_cli("check", "--exporter", "/bin/true")
+    assert done.returncode == 2
+    assert len(done.stderr.splitlines()) == 1, done.stderr
+    assert done.stderr.startswith(
+        "netauto-statsd check: --exporter /bin/true: not statsd_exporter (`--version` printed"
+    )
+
+
+def test_a_missing_extra_names_the_pip_command_not_a_traceback() -> None:
+    done = run_cli("check", pre="sys.modules['yaml'] = None")
+    assert done.returncode == 2
+    assert done.stderr.splitlines() == [
+        "netauto-statsd check: needs PyYAML (the `check` extra): pip install 'netauto-statsd[check]'"
+    ]
+
+
+def test_without_the_statsd_package_check_says_so_instead_of_false_findings() -> None:
+    done = run_cli("check", pre="sys.modules['statsd'] = None")
+    assert done.returncode == 2
+    assert "did not produce" not in done.stdout
+    assert done.stderr.splitlines() == [
+        "netauto-statsd check: needs statsd (the `check` extra): pip install 'netauto-statsd[check]' "
+        "(or --no-plain to skip the plain-StatsD proof)"
+    ]
+
+
+def test_a_yaml_error_is_reported_once(exporter_binary: str, tmp_path: Path) -> None:
+    path = tmp_path / "mapping.yml"
+    path.write_text(
+        MAPPING.read_text().replace('  - match: "netauto.runner.stop"', '  - match: "netauto.runner.stop', 1)
+    )
+    done = run_cli("check", "--mapping", str(path), "--exporter", exporter_binary)
     assert done.returncode == 1
-    assert "grouping by 'sitez'" in done.stdout
+    assert done.stdout.count("not valid YAML") == 1, done.stdout
+    assert f"{path}:" in done.stdout
+
+
+def test_the_namespace_follows_the_clients_rule_everywhere() -> None:
+    for args in (
+        ["catalog", "--namespace", "bad name"],
+        ["mapping", "--namespace", "a..b"],
+        ["check", "--namespace", "1x"],
+    ):
+        done = run_cli(*args)
+        assert done.returncode == 2, args
+        assert "namespace must be dotted identifiers" in done.stderr, done.stderr
+    assert run_cli("catalog", "--namespace", "acme.netops").returncode == 0
+
+
+def test_dashboards_check_outside_the_repo_says_there_is_no_folder(tmp_path: Path) -> None:
+    done = run_cli("dashboards", "--check", cwd=tmp_path)
+    assert done.returncode == 3
+    assert "out of date" not in done.stdout
+    assert "grafana/dashboards: no dashboards folder here" in done.stdout

@@ -1,0 +1,1 @@
+"""config_push: push configurations to network devices, instrumented with netauto-statsd."""
