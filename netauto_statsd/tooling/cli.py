@@ -90,10 +90,25 @@ def cmd_dashboards(args: argparse.Namespace) -> int:
     """Regenerate grafana/dashboards/*.json from the catalog, or --check they are current."""
     from pathlib import Path
 
-    from netauto_statsd.tooling.dashboards import GeneratorUnavailableError, stale_dashboards, write_dashboards
+    from netauto_statsd.tooling.dashboards import (
+        GeneratorUnavailableError,
+        render_dashboards,
+        stale_dashboards,
+        write_dashboards,
+    )
 
     out = Path(args.out)
     try:
+        if args.publish:
+            from netauto_statsd.tooling.publish import parse_rendered, run_publish
+
+            return run_publish(
+                parse_rendered(render_dashboards()),
+                folder=args.folder,
+                dry_run=args.dry_run,
+                app=args.app,
+                datasource_uid=args.datasource_uid,
+            )
         if args.check:
             stale = stale_dashboards(out)
             for name in stale:
@@ -131,6 +146,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("dashboards", help="regenerate the Grafana dashboards from the catalog (dashboards extra)")
     p.add_argument("--out", default="grafana/dashboards", help="output directory")
     p.add_argument("--check", action="store_true", help="exit 1 if the committed JSON differs from the generator")
+    p.add_argument("--publish", action="store_true", help="upload them to GRAFANA_URL (docs/stack.md; grafana extra)")
+    p.add_argument("--folder", default="NetAuto", help="Grafana folder for --publish, created if missing")
+    p.add_argument("--dry-run", action="store_true", help="with --publish: print what would change, write nothing")
+    p.add_argument("--app", default=None, help="with --publish: uids <app>-<dashboard> and titles '<title> (<app>)'")
+    p.add_argument("--datasource-uid", default="netauto-prometheus", help="with --publish: Prometheus datasource uid")
     p.set_defaults(handler=cmd_dashboards)
 
     p = sub.add_parser("demo", help="run the demo app, an RQ worker and a load generator (needs the demo extra)")
