@@ -122,6 +122,23 @@ def cmd_dashboards(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    """Render every dashboard panel from a Prometheus into PNGs and one index.html."""
+    from pathlib import Path
+
+    from netauto_statsd.tooling.report import run_report
+
+    return run_report(
+        args.prometheus,
+        Path(args.out),
+        dashboards_dir=Path(args.dashboards),
+        range_text=args.range,
+        scrape_text=args.scrape_interval,
+        variables=args.var,
+        require_data=args.require_data,
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (exposed for the docs and tests)."""
     parser = argparse.ArgumentParser(prog="netauto-statsd", description=__doc__)
@@ -152,6 +169,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--app", default=None, help="with --publish: uids <app>-<dashboard> and titles '<title> (<app>)'")
     p.add_argument("--datasource-uid", default="netauto-prometheus", help="with --publish: Prometheus datasource uid")
     p.set_defaults(handler=cmd_dashboards)
+
+    p = sub.add_parser("report", help="every dashboard panel as a PNG chart + one index.html (report extra)")
+    p.add_argument("--prometheus", required=True, help="Prometheus base URL, e.g. http://127.0.0.1:9090")
+    p.add_argument("--out", required=True, help="output directory (index.html, report.json, PNGs)")
+    p.add_argument("--dashboards", default="grafana/dashboards", help="directory of Grafana dashboard JSON")
+    p.add_argument("--range", default="1h", help="time range ending now (default 1h)")
+    p.add_argument("--scrape-interval", default=None, help="for $__rate_interval (default: asked from Prometheus)")
+    p.add_argument("--var", action="append", default=[], help="NAME=VALUE (or All, or a,b): a variable's selection")
+    p.add_argument("--require-data", action="store_true", help="exit 1 when a panel has no data")
+    p.set_defaults(handler=cmd_report)
 
     p = sub.add_parser("demo", help="run the demo app, an RQ worker and a load generator (needs the demo extra)")
     p.add_argument("--role", choices=("all", "app", "worker", "load"), default="all", help="default: all together")
