@@ -63,6 +63,7 @@ class Change:
     uid: str
     title: str
     action: str  # "create", "update" or "unchanged"
+    changed: tuple[str, ...] = ()  # top-level dashboard keys that differ (for "update"; "folder" if it moves)
 
 
 def slug(text: str) -> str:
@@ -234,6 +235,7 @@ class Publisher:
         uid, title = str(board["uid"]), str(board["title"])
         found = self._call(f"read dashboard {uid}", lambda: self.api.dashboard.get_dashboard(uid), missing_ok=True)
         body: dict[str, Any] = {"folderUid": folder_uid, "overwrite": False, "message": MESSAGE}
+        changed: tuple[str, ...] = ()
         if found is None:
             action = "create"
             body["dashboard"] = {**board, "id": None}
@@ -247,14 +249,18 @@ class Publisher:
                 raise ConflictError(
                     f"uid conflict: {uid} holds {current.get('title')!r}, not published by netauto-statsd"
                 )
-            same = all(current.get(key) == value for key, value in board.items() if key not in ("id", "version"))
-            if same and meta.get("folderUid") == folder_uid:
+            changed = tuple(
+                sorted(
+                    key for key, value in board.items() if key not in ("id", "version") and current.get(key) != value
+                )
+            ) + (("folder",) if meta.get("folderUid") != folder_uid else ())
+            if not changed:
                 return Change(name, uid, title, "unchanged")
             action = "update"
             body["dashboard"] = {**board, "id": current.get("id"), "version": current.get("version")}
         if not dry_run:
             self._call(f"save dashboard {uid} ({title!r})", lambda: self.api.dashboard.update_dashboard(body))
-        return Change(name, uid, title, action)
+        return Change(name, uid, title, action, changed)
 
 
 def publish(
@@ -290,7 +296,8 @@ def publish(
             continue
         changes.append(change)
         verb = change.action if change.action == "unchanged" else f"{would}{change.action}"
-        say(f"  {verb:<14} {change.uid}  {change.title}  ({name})")
+        detail = f"  [{', '.join(change.changed)}]" if change.changed else ""
+        say(f"  {verb:<14} {change.uid}  {change.title}  ({name}){detail}")
     return changes, conflicts
 
 

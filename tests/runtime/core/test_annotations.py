@@ -1,8 +1,8 @@
 """Lifecycle annotations against a local server speaking Grafana's documented annotations API.
 
 Asserts the start/stop request bodies as ``POST /api/annotations`` documents
-them, that every generated dashboard shows those annotations, and that an
-unreachable or refusing Grafana never stops the app and is reported once.
+them (tests/tooling/grafana/test_deploy_annotations.py: the dashboards show
+them), and that an unreachable or refusing Grafana never stops the app and is reported once.
 """
 
 from __future__ import annotations
@@ -18,9 +18,8 @@ import pytest
 
 from netauto_statsd import __version__
 from netauto_statsd.annotations import LIFECYCLE_TAGS, GrafanaAccess, LifecycleAnnotations
-from netauto_statsd.tooling.dashboards import DEFAULT_DIR, load_dashboards
 from tests.grafana_server import FakeGrafana
-from tests.support import ROOT, free_port, require_binary, require_module
+from tests.support import free_port, require_binary, require_module
 
 TOKEN = "glsa_annotations-secret-token"
 
@@ -114,18 +113,6 @@ def test_access_never_shows_the_secret() -> None:
     access = GrafanaAccess.from_env(_env("http://grafana:3000"))
     assert TOKEN not in repr(access) and TOKEN not in access.credential
     assert access.redact(f"echo {TOKEN}") == "echo ***"
-
-
-def test_every_generated_dashboard_shows_the_lifecycle_annotations() -> None:
-    for name, board in load_dashboards(ROOT / DEFAULT_DIR).items():
-        queries = [q for q in board["annotations"]["list"] if q.get("name") == "Deploys"]
-        assert len(queries) == 1, name
-        query = queries[0]
-        assert query["datasource"] == {"type": "grafana", "uid": "-- Grafana --"}
-        assert query["enable"] is True and query["hide"] is False
-        assert query["target"]["type"] == "tags"
-        assert query["target"]["tags"] == list(LIFECYCLE_TAGS)
-        assert query["target"]["matchAny"] is False, "every tag must match: only lifecycle annotations"
 
 
 # ------------------------------------------------------------------ aiohttp option

@@ -112,6 +112,7 @@ def test_a_changed_dashboard_is_updated_in_place(grafana: FakeGrafana, capsys: p
     stored = grafana.state.dashboards[uid]["dashboard"]
     assert stored["description"].endswith("Edited.") and stored["version"] == 2
     assert "create 0, update 1, unchanged 3" in out
+    assert f"update         {uid}" in out and out.count("[description]") == 1
 
 
 def test_dry_run_reads_but_writes_nothing(grafana: FakeGrafana, capsys: pytest.CaptureFixture[str]) -> None:
