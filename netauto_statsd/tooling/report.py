@@ -151,7 +151,7 @@ def resolve_variables(
 
     ``chosen`` picks values by name (``"All"``, one value, or ``a,b`` for a
     multi-value variable); otherwise multi-value variables are "All" and
-    single-value ones take their first option.
+    single-value ones keep their saved value if Prometheus offers it, else take the first option.
     """
     chosen = chosen or {}
     values = gv.builtins(end - start, scrape_s)
@@ -172,7 +172,9 @@ def resolve_variables(
         elif pick is not None:
             values[name] = gv.format_value(var, pick.split(",") if var.get("multi") else [pick])
         elif options:
-            values[name] = gv.format_value(var, options[:1])
+            current = var.get("current", {}).get("value")
+            saved = current if isinstance(current, str) and current in options else options[0]
+            values[name] = gv.format_value(var, [saved])
         else:
             values[name] = ""  # Grafana leaves it empty too: the panels show no data
     return values
