@@ -50,6 +50,7 @@ import rq.worker as _rq_worker
 from rq import Queue, SimpleWorker, Worker
 from rq.job import Job, JobStatus
 
+from netauto_statsd.annotations import LifecycleAnnotations, lifecycle_annotations
 from netauto_statsd.catalog import CatalogError
 from netauto_statsd.emitter import get_emitter
 from netauto_statsd.scopes import Scope
@@ -254,20 +255,27 @@ class WorkerMetricsMixin(_WorkerBase):
     _netauto_exception: str | None = None
     _netauto_poller: threading.Thread | None = None
     _netauto_stop: threading.Event | None = None
+    _netauto_annotations: LifecycleAnnotations | None = None
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, annotations: bool | LifecycleAnnotations = False, **kwargs: Any) -> None:
         if _SPAWN_WORKER is not None and isinstance(self, _SPAWN_WORKER):
             raise TypeError("WorkerMetricsMixin needs a forking or simple worker; SpawnWorker is not supported")
         super().__init__(*args, **kwargs)
+        # annotations=True: Grafana start/stop annotations around work() (netauto_statsd.annotations)
+        self._netauto_annotations = lifecycle_annotations(annotations)
 
     # ---------------------------------------------------------------- loop
     def work(self, *args: Any, **kwargs: Any) -> bool:
         """``work()``, with worker gauges set and the queue poller running meanwhile."""
         _safely("worker start", self._netauto_start)
+        if self._netauto_annotations is not None:
+            self._netauto_annotations.start()
         try:
             return bool(super().work(*args, **kwargs))
         finally:
             _safely("worker stop", self._netauto_finish)
+            if self._netauto_annotations is not None:
+                self._netauto_annotations.stop()
 
     def _netauto_start(self) -> None:
         self._netauto_pid = os.getpid()

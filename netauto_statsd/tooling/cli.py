@@ -132,10 +132,25 @@ def cmd_dashboards(args: argparse.Namespace) -> int:
     """Regenerate grafana/dashboards/*.json from the catalog, or --check they are current."""
     from pathlib import Path
 
-    from netauto_statsd.tooling.dashboards import GeneratorUnavailableError, stale_dashboards, write_dashboards
+    from netauto_statsd.tooling.dashboards import (
+        GeneratorUnavailableError,
+        render_dashboards,
+        stale_dashboards,
+        write_dashboards,
+    )
 
     out = Path(args.out)
     try:
+        if args.publish:
+            from netauto_statsd.tooling.publish import parse_rendered, run_publish
+
+            return run_publish(
+                parse_rendered(render_dashboards()),
+                folder=args.folder,
+                dry_run=args.dry_run,
+                app=args.app,
+                datasource_uid=args.datasource_uid,
+            )
         if args.check:
             if not out.is_dir():
                 print(f"{out}: no dashboards folder here (run from the repository root, or pass --out DIR)")
@@ -151,6 +166,23 @@ def cmd_dashboards(args: argparse.Namespace) -> int:
         print(f"netauto-statsd dashboards: {exc}", file=sys.stderr)
         return 2
     return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """Render every dashboard panel from a Prometheus into PNGs and one index.html."""
+    from pathlib import Path
+
+    from netauto_statsd.tooling.report import run_report
+
+    return run_report(
+        args.prometheus,
+        Path(args.out),
+        dashboards_dir=Path(args.dashboards),
+        range_text=args.range,
+        scrape_text=args.scrape_interval,
+        variables=args.var,
+        require_data=args.require_data,
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -197,7 +229,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="grafana/dashboards", help="output directory")
     p.add_argument("--check", action="store_true", help="exit 1 if the committed JSON differs from the generator")
     p.add_argument("--catalog", action="append", default=[], metavar="MODULE", help=catalog_help)
+    p.add_argument("--publish", action="store_true", help="upload them to GRAFANA_URL (docs/stack.md; grafana extra)")
+    p.add_argument("--folder", default="NetAuto", help="Grafana folder for --publish, created if missing")
+    p.add_argument("--dry-run", action="store_true", help="with --publish: print what would change, write nothing")
+    p.add_argument("--app", default=None, help="with --publish: uids <app>-<dashboard> and titles '<title> (<app>)'")
+    p.add_argument("--datasource-uid", default="netauto-prometheus", help="with --publish: Prometheus datasource uid")
     p.set_defaults(handler=cmd_dashboards)
+
+    p = sub.add_parser("report", help="every dashboard panel as a PNG chart + one index.html (report extra)")
+    p.add_argument("--prometheus", required=True, help="Prometheus base URL, e.g. http://127.0.0.1:9090")
+    p.add_argument("--out", required=True, help="output directory (index.html, report.json, PNGs)")
+    p.add_argument("--dashboards", default="grafana/dashboards", help="directory of Grafana dashboard JSON")
+    p.add_argument("--range", default="1h", help="time range ending now (default 1h)")
+    p.add_argument("--scrape-interval", default=None, help="for $__rate_interval (default: asked from Prometheus)")
+    p.add_argument("--var", action="append", default=[], help="NAME=VALUE (or All, or a,b): a variable's selection")
+    p.add_argument("--require-data", action="store_true", help="exit 1 when a panel has no data")
+    p.set_defaults(handler=cmd_report)
 
     p = sub.add_parser("demo", help="run the demo app, an RQ worker and a load generator (needs the demo extra)")
     p.add_argument("--role", choices=("all", "app", "worker", "load"), default="all", help="default: all together")

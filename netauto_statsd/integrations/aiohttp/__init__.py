@@ -39,6 +39,7 @@ from __future__ import annotations
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
+from netauto_statsd.annotations import LifecycleAnnotations, lifecycle_annotations
 from netauto_statsd.integrations.aiohttp._shared import PUBLISH_INTERVAL, UNMATCHED_ROUTE, route_template
 from netauto_statsd.integrations.aiohttp.http import TALLY_ATTRIBUTE, _make_middleware, _RequestTally
 from netauto_statsd.integrations.aiohttp.liveview import (
@@ -67,11 +68,22 @@ def _installed(app: web.Application) -> Middleware | None:
     return None
 
 
-def instrument_app(app: web.Application) -> web.Application:
+#: Attribute of the installed middleware holding the app's lifecycle annotations, if any.
+ANNOTATIONS_ATTRIBUTE = "_netauto_annotations"
+
+
+def instrument_app(app: web.Application, *, annotations: bool | LifecycleAnnotations = False) -> web.Application:
     """Install the HTTP middleware (outermost) and the live-view hook on ``app``; idempotent.
 
     Call it before the app starts: aiohttp freezes middlewares and signals then.
     Sub-applications added with ``add_subapp`` are covered by the root's install.
+
+    Args:
+        app: the root application.
+        annotations: ``True`` posts Grafana start/stop annotations on startup and
+            cleanup, configured from the environment (or pass a
+            :class:`~netauto_statsd.annotations.LifecycleAnnotations`); never
+            blocks the event loop nor fails the app.
 
     Returns:
         ``app``, for chaining.
@@ -86,6 +98,11 @@ def instrument_app(app: web.Application) -> web.Application:
         app.middlewares.insert(0, _make_middleware(tally))
         app.on_response_prepare.append(_on_response_prepare)
         app.on_cleanup.append(tally.on_cleanup)
+        annotate = lifecycle_annotations(annotations)
+        if annotate is not None:
+            setattr(app.middlewares[0], ANNOTATIONS_ATTRIBUTE, annotate)
+            app.on_startup.append(annotate.on_startup)
+            app.on_cleanup.append(annotate.on_cleanup)
     return app
 
 
@@ -97,4 +114,8 @@ def uninstrument_app(app: web.Application) -> web.Application:
         app.middlewares.remove(middleware)
         app.on_response_prepare.remove(_on_response_prepare)
         app.on_cleanup.remove(tally.on_cleanup)
+        annotate: LifecycleAnnotations | None = getattr(middleware, ANNOTATIONS_ATTRIBUTE, None)
+        if annotate is not None:
+            app.on_startup.remove(annotate.on_startup)
+            app.on_cleanup.remove(annotate.on_cleanup)
     return app

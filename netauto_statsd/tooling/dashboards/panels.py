@@ -20,6 +20,7 @@ from grafana_foundation_sdk.models import heatmap as hm
 from grafana_foundation_sdk.models import prometheus as pm
 
 from netauto_statsd import catalog
+from netauto_statsd.annotations import LIFECYCLE_TAGS
 from netauto_statsd.tooling.dashboards import DATASOURCE_UID, UNITS
 from netauto_statsd.tooling.dashboards.queries import Scope, label_values
 from netauto_statsd.tooling.promql import references
@@ -201,7 +202,11 @@ class Row:
 
 
 def build(uid: str, title: str, text: str, variables: Sequence[gd.QueryVariable], rows: Sequence[Row]) -> dm.Dashboard:
-    """Assemble a dashboard with stable panel ids (1, 2, ... in layout order)."""
+    """Assemble a dashboard with stable panel ids (1, 2, ... in layout order).
+
+    Besides Grafana's built-in annotations, every dashboard shows the lifecycle
+    annotations (app start / stop, see :mod:`netauto_statsd.annotations`) as "Deploys".
+    """
     board = (
         gd.Dashboard(title)
         .uid(uid)
@@ -221,6 +226,15 @@ def build(uid: str, title: str, text: str, variables: Sequence[gd.QueryVariable]
             .icon_color("rgba(0, 211, 255, 1)")
             .type("dashboard")
             .built_in(1)
+        )
+        .annotation(
+            gd.AnnotationQuery()
+            .name("Deploys")
+            .datasource(dm.DataSourceRef(type_val="grafana", uid="-- Grafana --"))
+            .enable(True)
+            .hide(False)
+            .icon_color("rgba(255, 152, 48, 1)")
+            .target(gd.AnnotationTarget().type("tags").tags(list(LIFECYCLE_TAGS)).match_any(False).limit(100))
         )
         .link(
             gd.DashboardLink("NetAuto")
