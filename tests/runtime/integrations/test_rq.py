@@ -259,9 +259,9 @@ def test_queue_wait_matches_the_jobs_own_timestamps(
     assert len(waits) == len(expected) == 20
     for got, want in zip(waits, expected, strict=True):  # FIFO: same order
         assert got == pytest.approx(want, abs=1e-6)
-    # Every job waited for those before it.
+    # Every job waited (for those before it). Not "sorted": under load one enqueue can take
+    # longer than running the job before it, so a later job may wait less.
     assert all(w > 0 for w in waits)
-    assert waits == sorted(waits)
 
 
 def test_simple_worker_outcomes(
