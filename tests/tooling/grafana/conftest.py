@@ -12,18 +12,25 @@ import pytest
 from tests.support import Exporter
 from tests.tooling.grafana.prometheus_support import Prometheus, require_prometheus, require_promtool
 from tests.tooling.grafana.traffic import SOURCES, TrafficReport, TrafficSource
+from tests.versions import PROMETHEUS, PrometheusVersion
+
+
+@pytest.fixture(scope="session", params=PROMETHEUS, ids=[p.id for p in PROMETHEUS])
+def prometheus_version(request: pytest.FixtureRequest) -> PrometheusVersion:
+    """Each Prometheus of the compatibility matrix (tests/versions.py): Debian's 2.42 and v3.5.0."""
+    return request.param  # type: ignore[no-any-return]
 
 
 @pytest.fixture(scope="session")
-def prometheus_binary() -> str:
-    """Path of prometheus (skip on a laptop without it, fail under CI=true)."""
-    return require_prometheus()
+def prometheus_binary(prometheus_version: PrometheusVersion) -> str:
+    """Path of this version's prometheus (skip on a laptop without it, fail under CI=true)."""
+    return require_prometheus() if prometheus_version.directory is None else prometheus_version.binary()
 
 
 @pytest.fixture(scope="session")
-def promtool_binary() -> str:
-    """Path of promtool (skip on a laptop without it, fail under CI=true)."""
-    return require_promtool()
+def promtool_binary(prometheus_version: PrometheusVersion) -> str:
+    """Path of this version's promtool (skip on a laptop without it, fail under CI=true)."""
+    return require_promtool() if prometheus_version.directory is None else prometheus_version.binary("promtool")
 
 
 def _sources() -> list[str]:
