@@ -15,6 +15,9 @@ Ours (all optional):
 ``NETAUTO_STATSD_FLUSH_INTERVAL``  seconds between background flushes (default ``0.5``)
 ``NETAUTO_STATSD_MAX_PACKET``      max datagram payload in bytes (default ``1432``)
 ``NETAUTO_STATSD_TRANSPORT``       ``dogstatsd`` (default) or ``statsd`` (plain, tags in the name)
+``NETAUTO_STATSD_EXPORTER_COMPAT``  oldest statsd_exporter version to stay compatible with, e.g.
+                                   ``0.26`` (one histogram value per line, for exporters older
+                                   than v0.27.1); empty (default): the newest wire
 =================================  =========================================================
 """
 
@@ -44,7 +47,26 @@ _VARIABLES = {
     "flush_interval": "NETAUTO_STATSD_FLUSH_INTERVAL",
     "max_packet": "NETAUTO_STATSD_MAX_PACKET",
     "transport": "NETAUTO_STATSD_TRANSPORT",
+    "exporter_compat": "NETAUTO_STATSD_EXPORTER_COMPAT",
 }
+
+#: The first statsd_exporter release that accepts DogStatsD multi-value lines (``name:v1:v2|h``).
+MULTI_VALUE_SINCE = (0, 27, 1)
+
+
+def exporter_version(text: str) -> tuple[int, ...]:
+    """Parse an exporter version such as ``0.26``, ``v0.26.1`` into a tuple of ints.
+
+    >>> exporter_version("v0.26.1"), exporter_version("0.26")
+    ((0, 26, 1), (0, 26, 0))
+
+    Raises:
+        ValueError: ``text`` is not ``[v]MAJOR.MINOR[.PATCH]``.
+    """
+    parts = text.strip().removeprefix("v").split(".")
+    if not 2 <= len(parts) <= 3 or not all(p.isdigit() for p in parts):
+        raise ValueError(f"not an exporter version like 0.26 or v0.26.1: {text!r}")
+    return tuple(int(p) for p in parts) + (0,) * (3 - len(parts))
 
 
 @dataclass(frozen=True)
@@ -62,8 +84,15 @@ class Settings:
     #: explicit destination; ``None`` lets datadog resolve DD_* variables
     host: str | None = None
     port: int | None = None
+    #: oldest statsd_exporter version to stay compatible with (``""``: the newest wire)
+    exporter_compat: str = ""
 
     def __post_init__(self) -> None:
+        if self.exporter_compat:
+            try:
+                exporter_version(self.exporter_compat)
+            except ValueError as exc:
+                raise ConfigError(f"exporter_compat: {exc}", "exporter_compat") from None
         if self.transport not in TRANSPORTS:
             raise ConfigError(f"transport must be one of {TRANSPORTS}, got {self.transport!r}", "transport")
         if not 0.01 <= self.flush_interval <= 60:
@@ -72,6 +101,11 @@ class Settings:
             raise ConfigError(f"max_packet must be within 64..65000 bytes, got {self.max_packet}", "max_packet")
         if self.namespace and not all(part.isidentifier() for part in self.namespace.split(".")):
             raise ConfigError(f"namespace must be dotted identifiers, got {self.namespace!r}", "namespace")
+
+    @property
+    def multi_value(self) -> bool:
+        """Whether histogram samples of one context may share a line (exporter >= v0.27.1)."""
+        return not self.exporter_compat or exporter_version(self.exporter_compat) >= MULTI_VALUE_SINCE
 
 
 def _number(env: Mapping[str, str], key: str, default: float, kind: type = float) -> float:
@@ -101,6 +135,7 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
             max_packet=int(_number(env, "NETAUTO_STATSD_MAX_PACKET", 1432, int)),
             transport=env.get("NETAUTO_STATSD_TRANSPORT", "dogstatsd").lower(),
             disabled=env.get("DD_DOGSTATSD_DISABLE", "").lower() in _TRUE,
+            exporter_compat=env.get("NETAUTO_STATSD_EXPORTER_COMPAT", "").strip(),
         )
     except ConfigError as exc:
         variable = _VARIABLES.get(exc.setting)

@@ -97,7 +97,7 @@ class timed(Instrument):  # noqa: N801
     ``status``-tagged metrics get the status automatically.
 
     Example:
-        >>> @timed("rq.job.wait", {"queue": "default", "func": "x"})  # doctest: +SKIP
+        >>> @timed("rq.job.wait", {"queue": "default", "func": "x"})
         ... def f(): ...
     """
 

@@ -39,10 +39,17 @@ def exporter(exporter_binary: str, tmp_path: Path) -> Iterator[Exporter]:
 
 @pytest.fixture(scope="session")
 def shared_exporter(exporter_binary: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Exporter]:
-    """One exporter for the whole session; its self-error counters are checked at the end."""
+    """One exporter for the whole session; its self-error counters are checked at the end.
+
+    The check runs at session teardown: a sample error, tag error, conflict,
+    unmapped or dropped event caused by any test that used it fails the run
+    (reported as an error in the last such test's teardown).
+    """
     proc = Exporter(exporter_binary, tmp_path_factory.mktemp("shared-exporter"))
     try:
         yield proc
+        errors = {k: v for k, v in proc.self_errors().items() if v}
+        assert not errors, f"the shared statsd_exporter counted errors: {errors}\n{proc.process.log()[-2000:]}"
     finally:
         proc.stop()
 

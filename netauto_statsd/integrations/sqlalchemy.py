@@ -348,8 +348,12 @@ def instrument_engine(
     :func:`uninstrument_engine` first to change the arguments).
 
     Example:
-        >>> engine = create_engine("sqlite:///netauto.db")  # doctest: +SKIP
-        >>> instrument_engine(engine, "default", tables={"runs", "chunks"})  # doctest: +SKIP
+        >>> from sqlalchemy import create_engine
+        >>> engine = create_engine("sqlite://")
+        >>> instrument_engine(engine, "default", tables={"runs", "chunks"})
+        >>> is_instrumented(engine)
+        True
+        >>> uninstrument_engine(engine)
     """
     target = _sync_engine(engine)
     with _states_lock:

@@ -12,7 +12,9 @@ for a Prometheus statsd_exporter rather than a Datadog agent:
 * constant tags are exactly ours (``env``, ``service``): ``DATADOG_TAGS``,
   ``DD_VERSION`` and ``DD_ENTITY_ID`` would add labels the catalog does not know;
 * histogram samples of one context are packed into one DogStatsD 1.1
-  multi-value line (``name:v1:v2:v3|h``), values in seconds/bytes, never ``|ms``;
+  multi-value line (``name:v1:v2:v3|h``), values in seconds/bytes, never ``|ms``
+  (one value per line with ``NETAUTO_STATSD_EXPORTER_COMPAT=0.26``: exporters
+  older than v0.27.1 reject multi-value lines);
 * a batch is sent through ``open_buffer``/``flush``/``close_buffer`` so lines are
   packed into datagrams of at most ``max_packet`` bytes. Socket errors are
   sorted by datadog's sender (full buffer: drop; other errors: reconnect next
@@ -129,10 +131,13 @@ class DogStatsdTransport:
         # full chunk fits one datagram): namespace, constant tags and separators.
         prefix = len(self.settings.namespace) + 1 if self.settings.namespace else 0
         overhead = prefix + self._constant_length + 8
+        multi_value = self.settings.multi_value
         for (metric, pairs), values in batch.histograms.items():
             tags = tag_list(pairs)
             room = self.settings.max_packet - overhead - len(metric.name) - sum(len(t) + 1 for t in tags)
-            for chunk in pack_values(values, max(32, room)):
+            # Exporters older than v0.27.1 reject multi-value lines: one value per line.
+            chunks = pack_values(values, max(32, room)) if multi_value else map(format_number, values)
+            for chunk in chunks:
                 yield "histogram", metric.name, chunk, tags
 
     def close(self) -> None:

@@ -230,7 +230,7 @@ def live_view(handler: H) -> H:
     without it a warning is logged once and nothing is measured.
 
     Example:
-        >>> @live_view  # doctest: +SKIP
+        >>> @live_view
         ... async def run_live(request): ...
     """
     warned = False
