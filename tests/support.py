@@ -127,8 +127,16 @@ class Exporter:
         "statsd_exporter_udp_packet_drops_total",
     )
 
-    def __init__(self, binary: str, tmp: Path, mapping: Path = MAPPING, extra: Iterable[str] = ()) -> None:
-        self.udp_port = free_port(socket.SOCK_DGRAM)
+    def __init__(
+        self,
+        binary: str,
+        tmp: Path,
+        mapping: Path = MAPPING,
+        extra: Iterable[str] = (),
+        read_buffer: int | None = 8388608,
+        udp_port: int | None = None,
+    ) -> None:
+        self.udp_port = udp_port or free_port(socket.SOCK_DGRAM)
         self.web_port = free_port()
         self.url = f"http://127.0.0.1:{self.web_port}"
         args = [
@@ -140,7 +148,7 @@ class Exporter:
             "--no-statsd.parse-influxdb-tags",
             "--no-statsd.parse-librato-tags",
             "--no-statsd.parse-signalfx-tags",
-            "--statsd.read-buffer=8388608",
+            *([f"--statsd.read-buffer={read_buffer}"] if read_buffer else []),
             # events are applied in batches; a shorter interval keeps polling tests quick
             "--statsd.event-flush-interval=50ms",
             "--log.level=debug",
@@ -202,5 +210,27 @@ class Exporter:
         totals.setdefault("drop_actions", 0.0)
         return totals
 
+    def kernel_drops(self) -> int:
+        """Datagrams the kernel dropped on the exporter's UDP socket (receive buffer full).
+
+        ``statsd_exporter_udp_packet_drops_total`` does not see these: they never reach
+        the exporter. Read from ``/proc/net/udp`` (last column), Linux only.
+        """
+        return udp_socket_drops(self.udp_port)
+
     def stop(self) -> None:
         self.process.stop()
+
+
+def udp_socket_drops(port: int) -> int:
+    """Kernel drops of the IPv4 UDP socket(s) bound to ``port`` (``/proc/net/udp``); 0 if none."""
+    total = 0
+    try:
+        lines = Path("/proc/net/udp").read_text().splitlines()[1:]
+    except OSError:
+        return 0
+    for line in lines:
+        fields = line.split()
+        if int(fields[1].rsplit(":", 1)[1], 16) == port:
+            total += int(fields[-1])
+    return total

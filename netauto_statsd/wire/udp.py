@@ -34,10 +34,12 @@ RECONNECT_SECONDS = 1.0
 
 log = logging.getLogger("netauto_statsd")
 
-#: Bytes handed to the kernel between two pauses (about 180 full datagrams).
-PACE_BYTES = 256 * 1024
-#: Length of one pause. 256 KiB per 2 ms caps a burst near 128 MB/s, ~10 M samples/s.
-PACE_SECONDS = 0.002
+#: Bytes handed to the kernel between two pauses (about 90 full datagrams; well under the
+#: 208 KiB default receive buffer, so a burst fits it even if the exporter reads nothing).
+PACE_BYTES = 128 * 1024
+#: Length of one pause: 128 KiB per 20 ms caps a long burst near 6.4 MB/s, ~700,000 samples/s,
+#: about what one statsd_exporter v0.30.0 parses (bench/bench_pacing.py, docs/reliability.md).
+PACE_SECONDS = 0.020
 #: errno values that mean "this datagram was dropped, the socket is fine".
 _DROP_ERRNOS = frozenset({errno.EAGAIN, errno.EWOULDBLOCK, errno.ENOBUFS, errno.EMSGSIZE})
 
@@ -48,11 +50,11 @@ class UdpSender:
     Not thread-safe: the transport that owns it sends under its own lock.
     """
 
-    def __init__(self, host: str, port: int, pace_bytes: int = PACE_BYTES, pace_seconds: float = PACE_SECONDS) -> None:
+    def __init__(self, host: str, port: int, pace_bytes: int | None = None, pace_seconds: float | None = None) -> None:
         self.host = host
         self.port = port
-        self.pace_bytes = pace_bytes
-        self.pace_seconds = pace_seconds
+        self.pace_bytes = PACE_BYTES if pace_bytes is None else pace_bytes
+        self.pace_seconds = PACE_SECONDS if pace_seconds is None else pace_seconds
         self._sock: socket.socket | None = None
         self._retry_at = 0.0
         self._unpaced = 0
