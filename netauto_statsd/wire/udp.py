@@ -34,11 +34,12 @@ RECONNECT_SECONDS = 1.0
 
 log = logging.getLogger("netauto_statsd")
 
-#: Bytes handed to the kernel between two pauses (about 90 full datagrams; well under the
+#: Bytes handed to the kernel between two pauses (about 45 full datagrams; well under the
 #: 208 KiB default receive buffer, so a burst fits it even if the exporter reads nothing).
-PACE_BYTES = 128 * 1024
-#: Length of one pause: 128 KiB per 20 ms caps a long burst near 6.4 MB/s, ~700,000 samples/s,
-#: about what one statsd_exporter v0.30.0 parses (bench/bench_pacing.py, docs/reliability.md).
+PACE_BYTES = 64 * 1024
+#: Length of one pause: 64 KiB per 20 ms caps a long burst near 3.2 MB/s, ~350,000 samples/s,
+#: half of what one statsd_exporter v0.30.0 parsed on a busy 2-core machine
+#: (bench/bench_pacing.py, docs/reliability.md).
 PACE_SECONDS = 0.020
 #: errno values that mean "this datagram was dropped, the socket is fine".
 _DROP_ERRNOS = frozenset({errno.EAGAIN, errno.EWOULDBLOCK, errno.ENOBUFS, errno.EMSGSIZE})
