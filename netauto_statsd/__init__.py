@@ -15,6 +15,7 @@ from netauto_statsd.instrument import (
     runner_lifecycle,
     timed,
 )
+from netauto_statsd.shutdown import install_shutdown_handlers, uninstall_shutdown_handlers
 
 __all__ = [
     "CatalogError",
@@ -28,10 +29,12 @@ __all__ = [
     "gauge",
     "get_emitter",
     "histogram",
+    "install_shutdown_handlers",
     "run_created",
     "run_finished",
     "runner_lifecycle",
     "stats",
     "timed",
+    "uninstall_shutdown_handlers",
 ]
 __version__ = "0.1.0"

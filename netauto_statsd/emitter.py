@@ -25,9 +25,11 @@ from typing import Any
 
 from netauto_statsd import catalog
 from netauto_statsd.catalog import OVERFLOW_VALUE, CatalogError, MetricType
-from netauto_statsd.config import Settings, from_env
+from netauto_statsd.config import Settings, from_env, warn_bad_configuration
+from netauto_statsd.shutdown import flush_at_child_exit
 from netauto_statsd.tags import CardinalityGuard, is_forbidden_key, normalise_value
 from netauto_statsd.wire import Batch, Context, Transport, build_transport
+from netauto_statsd.wire.base import UnusableTransport, samples_failed
 
 log = logging.getLogger("netauto_statsd")
 log.addHandler(logging.NullHandler())
@@ -88,7 +90,16 @@ class Emitter:
         self._histograms: dict[int, list[float]] = {}
         self._gauges: dict[int, float] = {}
         self._stats = dict.fromkeys(
-            ("accepted", "rejected", "overflowed", "dropped_pending", "flushes", "packets_failed", "internal_errors"),
+            (
+                "accepted",
+                "rejected",
+                "overflowed",
+                "dropped_pending",
+                "flushes",
+                "packets_failed",
+                "samples_failed",
+                "internal_errors",
+            ),
             0,
         )
         self._pid = -1  # pid that owns the flush thread; -1 = not started
@@ -287,6 +298,7 @@ class Emitter:
             with self._lock:
                 self._stats["flushes"] += 1
                 self._stats["packets_failed"] += failed
+                self._stats["samples_failed"] += samples_failed(failed, batch)
             if failed:
                 log.debug("netauto_statsd: %d packet(s) could not be sent", failed)
             return len(batch)
@@ -317,6 +329,7 @@ class Emitter:
             if self._pid == -1:  # first start: hooks before _pid, so a fork in between still resets us
                 _register_process_hooks(self)
             self._pid = os.getpid()
+            flush_at_child_exit(self)  # multiprocessing children end with os._exit: flush there
         thread = threading.Thread(target=self._run, name="netauto-statsd-flush", daemon=True)
         thread.start()
 
@@ -385,8 +398,9 @@ _default_lock = threading.Lock()
 def get_emitter() -> Emitter:
     """Return the process-wide emitter, creating it from the environment on first use.
 
-    A bad environment never breaks the app: the error is logged and a disabled
-    emitter is used instead (call :func:`configure` to see the error raised).
+    A bad environment never breaks the app: one warning goes to stderr (and the
+    log), and an emitter that sends nothing but counts every sample as failed
+    (``stats()["samples_failed"]``) is used instead. :func:`configure` raises the error.
     """
     global _default
     emitter = _default
@@ -396,8 +410,8 @@ def get_emitter() -> Emitter:
                 try:
                     _default = Emitter(from_env())
                 except ValueError as exc:
-                    log.error("netauto_statsd: bad configuration, metrics disabled: %s", exc)
-                    _default = Emitter(Settings(disabled=True))
+                    warn_bad_configuration(exc)
+                    _default = Emitter(Settings(disabled=True), transport=UnusableTransport(str(exc)))
             emitter = _default
     return emitter
 

@@ -125,9 +125,20 @@ class Exporter(ThrowawayExporter):
 
     TEST_FLAGS = ("--statsd.read-buffer=8388608", "--statsd.event-flush-interval=50ms", "--log.level=debug")
 
-    def __init__(self, binary: str, tmp: Path, mapping: Path = MAPPING, extra: Iterable[str] = ()) -> None:
+    def __init__(
+        self,
+        binary: str,
+        tmp: Path,
+        mapping: Path = MAPPING,
+        extra: Iterable[str] = (),
+        read_buffer: int | None = 8388608,
+        udp_port: int | None = None,
+    ) -> None:
+        flags = [f for f in self.TEST_FLAGS if not f.startswith("--statsd.read-buffer=")]
+        if read_buffer:
+            flags.append(f"--statsd.read-buffer={read_buffer}")
         try:
-            super().__init__(binary, mapping, log_dir=tmp, extra=(*self.TEST_FLAGS, *extra))
+            super().__init__(binary, mapping, log_dir=tmp, extra=(*flags, *extra), udp_port=udp_port)
         except ExporterError as exc:
             raise AssertionError(f"statsd_exporter did not start: {exc}") from None
 
@@ -135,3 +146,25 @@ class Exporter(ThrowawayExporter):
     def process(self) -> Exporter:
         """Itself (``.log()``, ``.alive()``, ``.stop()``), like :class:`Process`."""
         return self
+
+    def kernel_drops(self) -> int:
+        """Datagrams the kernel dropped on the exporter's UDP socket (receive buffer full).
+
+        ``statsd_exporter_udp_packet_drops_total`` does not see these: they never reach
+        the exporter. Read from ``/proc/net/udp`` (last column), Linux only.
+        """
+        return udp_socket_drops(self.udp_port)
+
+
+def udp_socket_drops(port: int) -> int:
+    """Kernel drops of the IPv4 UDP socket(s) bound to ``port`` (``/proc/net/udp``); 0 if none."""
+    total = 0
+    try:
+        lines = Path("/proc/net/udp").read_text().splitlines()[1:]
+    except OSError:
+        return 0
+    for line in lines:
+        fields = line.split()
+        if int(fields[1].rsplit(":", 1)[1], 16) == port:
+            total += int(fields[-1])
+    return total

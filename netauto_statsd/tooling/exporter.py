@@ -183,10 +183,12 @@ class ThrowawayExporter:
         log_dir: Path | None = None,
         extra: Iterable[str] = (),
         timeout: float = 20.0,
+        udp_port: int | None = None,
     ) -> None:
         validate_binary(binary)
         self.binary = binary
-        self.udp_port = free_port(socket.SOCK_DGRAM)
+        # a given UDP port: a restarted exporter listens where the client already sends
+        self.udp_port = udp_port or free_port(socket.SOCK_DGRAM)
         self.web_port = free_port()
         self.url = f"http://127.0.0.1:{self.web_port}"
         self.args = exporter_args(binary, mapping, self.udp_port, self.web_port, extra)

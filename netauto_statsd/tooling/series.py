@@ -23,8 +23,8 @@ EXPORTER_SERIES: dict[str, tuple[str, ...]] = {
     "statsd_exporter_events_conflict_total": ("type",),
     "statsd_exporter_events_error_total": ("reason",),
 }
-#: Prometheus' own per-target series.
-SCRAPE_SERIES: dict[str, tuple[str, ...]] = {"up": ()}
+#: Prometheus' own per-target series, and the exporter's Go process collector (restart alerts).
+SCRAPE_SERIES: dict[str, tuple[str, ...]] = {"up": (), "process_start_time_seconds": ()}
 #: ``job_name`` of the exporter in bridge/prometheus.yml.
 EXPORTER_JOB = "statsd-exporter"
 

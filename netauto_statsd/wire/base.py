@@ -28,11 +28,41 @@ class Batch:
         return len(self.counters) + len(self.gauges) + sum(len(v) for v in self.histograms.values())
 
 
+class SendResult(int):
+    """What :meth:`Transport.send` returns: the packets that could not be sent (the ``int``).
+
+    An ``int``, so ``failed = transport.send(batch)`` keeps working; transports that
+    know more also say how many samples those packets carried (``samples_failed``)
+    and how many datagrams they sent in all (``datagrams``).
+
+    >>> r = SendResult(2, samples_failed=7, datagrams=5)
+    >>> (r + 0, r.samples_failed, r.datagrams)
+    (2, 7, 5)
+    """
+
+    samples_failed: int
+    datagrams: int
+
+    def __new__(cls, packets_failed: int = 0, samples_failed: int = 0, datagrams: int = 0) -> SendResult:
+        result = super().__new__(cls, packets_failed)
+        result.samples_failed = samples_failed
+        result.datagrams = datagrams
+        return result
+
+
+def samples_failed(result: int, batch: Batch) -> int:
+    """Samples lost in a send that returned ``result``: exact from a :class:`SendResult`; otherwise
+    (a plain ``int`` from a third-party transport) the whole batch if any packet failed."""
+    if isinstance(result, SendResult):
+        return result.samples_failed
+    return len(batch) if result else 0
+
+
 class Transport(Protocol):
     """Sends batches. Must never raise and never block."""
 
     def send(self, batch: Batch) -> int:
-        """Send ``batch``; return the number of packets that could not be sent."""
+        """Send ``batch``; return the number of packets that could not be sent (may be a :class:`SendResult`)."""
 
     def close(self) -> None:
         """Release the socket (safe to call twice)."""
@@ -44,6 +74,21 @@ class NullTransport:
     def send(self, batch: Batch) -> int:
         """Discard ``batch``."""
         return 0
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+
+class UnusableTransport:
+    """Stands in when the configuration cannot be used: sends nothing, counts everything as failed."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+    def send(self, batch: Batch) -> int:
+        """Count ``batch`` as lost (one failed packet, all its samples)."""
+        size = len(batch)
+        return SendResult(1 if size else 0, size)
 
     def close(self) -> None:
         """Nothing to release."""

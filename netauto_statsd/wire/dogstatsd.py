@@ -16,21 +16,26 @@ for a Prometheus statsd_exporter rather than a Datadog agent:
   (one value per line with ``NETAUTO_STATSD_EXPORTER_COMPAT=0.26``: exporters
   older than v0.27.1 reject multi-value lines);
 * a batch is sent through ``open_buffer``/``flush``/``close_buffer`` so lines are
-  packed into datagrams of at most ``max_packet`` bytes. Socket errors are
-  sorted by datadog's sender (full buffer: drop; other errors: reconnect next
-  time); we count the packets it reports as failed.
+  packed into datagrams of at most ``max_packet`` bytes;
+* over UDP every datagram goes through our :class:`~netauto_statsd.wire.udp.UdpSender`
+  (installed as the client's socket): it counts each datagram the kernel did not
+  take or the destination refused, retries once after a late ``ECONNREFUSED`` and
+  paces large flushes. A unix socket (``DD_DOGSTATSD_URL=unix://``) keeps
+  datadog's own socket and its error sorting.
 """
 
 from __future__ import annotations
 
 import logging
+import socket
 import threading
 from collections.abc import Iterator
 from typing import Any
 
 from netauto_statsd.config import Settings
 from netauto_statsd.tags import normalise_value
-from netauto_statsd.wire.base import Batch, format_number, pack_values, tag_list
+from netauto_statsd.wire.base import Batch, SendResult, format_number, pack_values, tag_list
+from netauto_statsd.wire.udp import UdpSender
 
 log = logging.getLogger("netauto_statsd")
 log.addHandler(logging.NullHandler())
@@ -47,6 +52,7 @@ class DogStatsdTransport:
 
         self.settings = settings
         self._client: Any = None
+        self._udp: _SenderSocket | None = None
         self._failed_setup = False
         self._lock = threading.Lock()
         self._constant_tags = [f"env:{normalise_value(settings.env)}", f"service:{normalise_value(settings.service)}"]
@@ -56,9 +62,13 @@ class DogStatsdTransport:
         from datadog.dogstatsd.base import DogStatsd
 
         s = self.settings
+        if s.socket_path:  # a unix socket: datadog's own socket and error sorting
+            where: dict[str, Any] = {"socket_path": s.socket_path}
+        else:  # UDP: resolved in config (never datadog's silent fallback); our socket counts every datagram
+            host, port = s.address
+            where = {"host": host, "port": port}
         client = DogStatsd(
-            host=s.host,
-            port=s.port,
+            **where,
             namespace=s.namespace or None,
             disable_buffering=True,  # we batch explicitly with open_buffer/flush/close_buffer
             disable_aggregation=True,  # we aggregate ourselves, before the client
@@ -75,48 +85,81 @@ class DogStatsdTransport:
         # DD_EXTERNAL_ENV adds an "|e:" field that makes the exporter drop the sample.
         if getattr(client, "_external_data", None):
             client._external_data = None
+        if not s.socket_path:
+            self._udp = _SenderSocket(UdpSender(*s.address))
         return client
 
     def _get_client(self) -> Any:
         if self._client is None and not self._failed_setup:
             try:
                 self._client = self._build_client()
-            except Exception as exc:  # bad DD_DOGSTATSD_URL, bad port...
+            except Exception as exc:  # a unix socket path datadog cannot use...
                 self._failed_setup = True
                 log.warning("netauto_statsd: cannot set up the DogStatsD client, sending nothing: %s", exc)
         return self._client
 
-    def send(self, batch: Batch) -> int:
-        """Send ``batch`` as buffered DogStatsD lines; return the packets that failed."""
+    def _ship(self, client: Any) -> bool:
+        """Send the buffered lines as one datagram; ``True`` if the kernel took it."""
+        udp = self._udp
+        if udp is None:
+            return bool(client.flush())
+        if client.socket is not udp:  # datadog dropped it in close_socket(): hand it back
+            client.socket = udp
+        udp.ok = False
+        client.flush()
+        return udp.ok
+
+    def send(self, batch: Batch) -> SendResult:
+        """Send ``batch`` as buffered DogStatsD lines; return the packets (and samples) that failed."""
         with self._lock:
             client = self._get_client()
             if client is None:
-                return 1 if len(batch) else 0
+                return SendResult(1 if len(batch) else 0, len(batch))
             # The client's own size-triggered flush would hide its result, so we
             # size the datagrams here (same arithmetic as its serializer) and
             # flush each one explicitly: every failed packet is counted.
             const = self._constant_length
             prefix = len(self.settings.namespace) + 1 if self.settings.namespace else 0
             limit = self.settings.max_packet
-            failed = 0
-            size = 0
+            failed = lost = datagrams = handed = 0
+            size = samples = 0
             client.open_buffer()
             try:
                 for method, metric, value, tags in self._lines(batch):
                     length = prefix + len(metric) + len(value) + sum(len(t) + 1 for t in tags) + const + 8
                     if size and size + length > limit:
-                        failed += not client.flush()
-                        size = 0
+                        self._set_samples(samples)
+                        datagrams += 1
+                        if not self._ship(client):
+                            failed, lost = failed + 1, lost + samples
+                        handed += samples
+                        size = samples = 0
                     getattr(client, method)(metric, value, tags=tags)
                     size += length
+                    samples += value.count(":") + 1 if method == "histogram" else 1
                 if size:
-                    failed += not client.flush()
+                    self._set_samples(samples)
+                    datagrams += 1
+                    if not self._ship(client):
+                        failed, lost = failed + 1, lost + samples
+                    handed += samples
+                    size = samples = 0
             except Exception as exc:
                 failed += 1
+                lost += max(0, len(batch) - handed)
                 log.debug("netauto_statsd: send failed: %s", exc)
             finally:
                 client.close_buffer()
-            return failed
+            if self._udp is not None:
+                late, late_samples = self._udp.sender.take_late_refusals()
+                failed, lost = failed + late, lost + late_samples
+            if failed:
+                log.debug("netauto_statsd: %d of %d datagram(s) not delivered (%d samples)", failed, datagrams, lost)
+            return SendResult(failed, lost, datagrams)
+
+    def _set_samples(self, samples: int) -> None:
+        if self._udp is not None:
+            self._udp.samples = samples
 
     def _lines(self, batch: Batch) -> Iterator[tuple[str, str, str, list[str]]]:
         """Yield ``(client method, metric, value text, tags)`` for every line of ``batch``."""
@@ -148,3 +191,33 @@ class DogStatsdTransport:
                     self._client.close_socket()
                 except Exception as exc:
                     log.debug("netauto_statsd: close failed: %s", exc)
+
+
+class _SenderSocket:
+    """What datadog's client sees as its socket: every ``send`` goes through a :class:`UdpSender`.
+
+    The client's own UDP send cannot tell a datagram the kernel took from one
+    refused (it closes the socket on ``ECONNREFUSED``, so to a dead port every
+    other datagram looks sent). It never raises here; :meth:`DogStatsdTransport._ship`
+    reads ``ok`` after each flush.
+    """
+
+    family = socket.AF_INET
+
+    def __init__(self, sender: UdpSender) -> None:
+        self.sender = sender
+        self.samples = 0
+        self.ok = False
+
+    def send(self, data: bytes) -> int:
+        self.ok = self.sender.send(data, self.samples)
+        return len(data)
+
+    def getsockopt(self, level: int, option: int) -> int:
+        return socket.SOCK_DGRAM  # the client asks for SO_TYPE only
+
+    def settimeout(self, timeout: float | None) -> None:
+        """Always non-blocking."""
+
+    def close(self) -> None:
+        self.sender.close()

@@ -17,30 +17,16 @@ Enable with ``NETAUTO_STATSD_TRANSPORT=statsd`` (``plain`` extra).
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from typing import Any
 
 from netauto_statsd.config import Settings
 from netauto_statsd.tags import normalise_value
-from netauto_statsd.wire.base import Batch, format_number, plain_name
+from netauto_statsd.wire.base import Batch, SendResult, format_number, plain_name
+from netauto_statsd.wire.udp import UdpSender
 
 log = logging.getLogger("netauto_statsd")
 log.addHandler(logging.NullHandler())
-
-_DEFAULT_PORT = 8125
-
-
-def _destination(settings: Settings) -> tuple[str, int]:
-    """Host and port, honouring the same DD_* variables as the DogStatsD transport."""
-    if settings.host:
-        return settings.host, settings.port or _DEFAULT_PORT
-    url = os.environ.get("DD_DOGSTATSD_URL", "")
-    if url.startswith("udp://"):
-        host, _, port = url[len("udp://") :].rpartition(":")
-        return host.strip("[]") or "localhost", int(port or _DEFAULT_PORT)
-    host = os.environ.get("DD_AGENT_HOST") or "localhost"
-    return host, int(os.environ.get("DD_DOGSTATSD_PORT") or _DEFAULT_PORT)
 
 
 class PlainStatsdTransport:
@@ -64,13 +50,13 @@ class PlainStatsdTransport:
                 log.warning("netauto_statsd: cannot set up the StatsD client, sending nothing: %s", exc)
         return self._client
 
-    def send(self, batch: Batch) -> int:
-        """Send ``batch``; return the number of packets that failed."""
+    def send(self, batch: Batch) -> SendResult:
+        """Send ``batch``; return the number of packets (and samples) that failed."""
         with self._lock:
             client = self._get_client()
             if client is None:
-                return 1 if len(batch) else 0
-            before = client.failures
+                return SendResult(1 if len(batch) else 0, len(batch))
+            client.failures = client.lost = client.datagrams = 0
             try:
                 with client.pipeline() as pipe:
                     for (metric, pairs), value in batch.counters.items():
@@ -90,8 +76,10 @@ class PlainStatsdTransport:
                             pipe.timing(name, value * 1000.0)
             except Exception as exc:
                 log.debug("netauto_statsd: plain send failed: %s", exc)
-                return int(client.failures - before) + 1
-            return int(client.failures - before)
+                client.failures += 1
+                client.lost = max(client.lost, len(batch) - client.handed)
+            late, late_samples = client.sender.take_late_refusals()
+            return SendResult(client.failures + late, client.lost + late_samples, client.datagrams)
 
     def close(self) -> None:
         """Close the socket."""
@@ -101,26 +89,38 @@ class PlainStatsdTransport:
 
 
 def _counting_client(settings: Settings) -> Any:
-    """A pystatsd UDP client that counts failed sends instead of hiding them."""
-    from statsd import StatsClient
+    """A pystatsd client whose datagrams go through our :class:`UdpSender` (counted, retried, paced)."""
+    from statsd.client.base import StatsClientBase
 
-    class CountingStatsClient(StatsClient):  # type: ignore[misc]
-        """Connected (so a dead exporter surfaces as ECONNREFUSED), non-blocking, counting."""
+    class CountingStatsClient(StatsClientBase):  # type: ignore[misc]
+        """pystatsd's formatting and pipeline; our socket and accounting."""
 
-        failures = 0
-        connected = False
+        def __init__(self, sender: UdpSender, prefix: str | None, maxudpsize: int) -> None:
+            self.sender = sender
+            self._prefix = prefix
+            self._maxudpsize = maxudpsize
+            self.failures = self.lost = self.datagrams = self.handed = 0
 
         def _send(self, data: str) -> None:
+            samples = data.count("\n") + 1  # one line per sample (a negative gauge: two lines)
+            self.datagrams += 1
+            self.handed += samples
             try:
-                if not self.connected:
-                    self._sock.setblocking(False)
-                    self._sock.connect(self._addr)
-                    self.connected = True
-                self._sock.send(data.encode("ascii"))
-            except (OSError, RuntimeError, UnicodeEncodeError) as exc:
-                self.failures += 1
+                payload = data.encode("ascii")
+            except UnicodeEncodeError as exc:  # never with normalised names; counted if it happens
                 log.debug("netauto_statsd: plain packet dropped: %s", exc)
+                payload = b""
+            if not payload or not self.sender.send(payload, samples):
+                self.failures += 1
+                self.lost += samples
 
-    host, port = _destination(settings)
-    prefix = settings.namespace or None
-    return CountingStatsClient(host, port, prefix=prefix, maxudpsize=settings.max_packet)
+        def pipeline(self) -> Any:
+            from statsd.client.udp import Pipeline
+
+            return Pipeline(self)
+
+        def close(self) -> None:
+            self.sender.close()
+
+    host, port = settings.address
+    return CountingStatsClient(UdpSender(host, port), settings.namespace or None, settings.max_packet)

@@ -304,6 +304,13 @@ def test_exporter_runs_dogstatsd_only_with_the_repo_mapping() -> None:
     assert mount_source(EXPORTER, flag_value(args, "--statsd.mapping-config")) == MAPPING
 
 
+def test_exporter_restarts_by_itself_and_has_a_large_read_buffer() -> None:
+    """Issue 13: a crashed exporter must come back; a burst must not overflow the kernel's default buffer."""
+    exporter = services()[EXPORTER]
+    assert exporter["restart"] == "unless-stopped"
+    assert int(flag_value(command_args(exporter), "--statsd.read-buffer")) >= 8 * 1024 * 1024
+
+
 def test_app_services_push_to_the_exporter_and_share_the_database() -> None:
     udp_port = int(flag_value(command_args(services()[EXPORTER]), "--statsd.listen-udp").rpartition(":")[2])
     db_volumes = set()

@@ -20,7 +20,7 @@ from netauto_statsd.config import from_env
 from netauto_statsd.emitter import Emitter, configure
 from netauto_statsd.tags import normalise_value
 from netauto_statsd.wire.base import format_number, pack_values
-from tests.runtime.core.wire import PLAIN_LINE, UdpSink, parse_dogstatsd, split_lines
+from tests.runtime.core.wire import PLAIN_LINE, UdpSink, closed_udp_port, parse_dogstatsd, split_lines
 from tests.support import Exporter
 
 MakeEmitter = Callable[..., Emitter]
@@ -336,3 +336,83 @@ def test_exporter_reads_the_lines_as_meant(exporter: Exporter, emitter_for, tran
     emitter.gauge("rq.queue.jobs", 2, tags=QUEUE)
     emitter.flush()
     exporter.wait_value("netauto_rq_queue_jobs", 2, queue="default", state="queued")
+
+
+# ------------------------------------------------ send failures, counted exactly
+def _many_datagrams(emitter: Emitter, values: int = 2000) -> int:
+    """Queue one histogram context whose values need many datagrams; return the samples queued."""
+    for i in range(values):
+        emitter.histogram("runner.duration", i / 1000, tags=RUN_OK)
+    return values
+
+
+@pytest.mark.parametrize("transport", ["dogstatsd", "statsd"])
+def test_every_datagram_to_a_dead_port_is_counted_then_a_recovered_port_gets_everything(
+    make_emitter: MakeEmitter, transport: str
+) -> None:
+    """Issue 13: 22 datagrams to a dead port counted 11 failures, and the first flush after the
+    exporter came back was lost to the ICMP error left over from before."""
+    port = closed_udp_port()
+    emitter = make_emitter(port, transport=transport, max_packet=512)
+    queued = _many_datagrams(emitter)
+    emitter.flush()
+    stats = emitter.stats()
+    assert stats["packets_failed"] > 20, stats  # dozens of datagrams...
+    assert stats["samples_failed"] == queued, stats  # ...and every sample they carried
+    for _ in range(3):  # the dead port stays dead: still every datagram
+        _many_datagrams(emitter, 300)
+        emitter.flush()
+    assert emitter.stats()["samples_failed"] == queued + 900
+
+    sink = UdpSink(port)  # the exporter comes back on the same port
+    try:
+        before = emitter.stats()
+        queued = _many_datagrams(emitter)
+        emitter.flush()
+        after = emitter.stats()
+        assert after["packets_failed"] == before["packets_failed"]
+        assert after["samples_failed"] == before["samples_failed"]
+        lines = split_lines(sink.drain())
+        if transport == "dogstatsd":
+            got = sum(len(parse_dogstatsd(line).values) for line in lines)
+        else:
+            got = sum(1 for line in lines if PLAIN_LINE.fullmatch(line))
+        assert got == queued
+    finally:
+        sink.close()
+
+
+def test_a_late_refusal_is_counted_once_and_the_datagram_after_it_is_retried() -> None:
+    """A refusal that surfaces on the next send (remote ICMP) costs the earlier datagram, not this one."""
+    from netauto_statsd.wire.udp import UdpSender
+
+    port = closed_udp_port()
+    sender = UdpSender("127.0.0.1", port)
+    # simulate a remote exporter: send on the raw socket without reading SO_ERROR,
+    # so the ICMP error is still pending when the exporter comes back
+    raw = sender._connect()
+    raw.send(b"lost")
+    sink = UdpSink(port)
+    try:
+        assert sender.send(b"after", samples=1)  # retried past the stale error, delivered
+        assert sink.drain() == [b"after"]
+        assert sender.take_late_refusals() == (1, 0)  # the stale one was counted (its samples unknown here)
+        assert sender.take_late_refusals() == (0, 0)
+    finally:
+        sink.close()
+        sender.close()
+
+
+def test_pacing_pauses_only_large_flushes(sink: UdpSink) -> None:
+    from netauto_statsd.wire.udp import PACE_BYTES, UdpSender
+
+    sender = UdpSender("127.0.0.1", sink.port)
+    try:
+        for _ in range(30):  # an ordinary flush: 30 full datagrams
+            assert sender.send(b"x" * 1400)
+        assert sender.pauses == 0
+        for _ in range(PACE_BYTES // 1400 * 3):
+            sender.send(b"x" * 1400)
+        assert sender.pauses >= 2
+    finally:
+        sender.close()

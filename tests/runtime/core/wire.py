@@ -68,10 +68,10 @@ def split_lines(datagrams: list[bytes]) -> list[str]:
 class UdpSink:
     """A UDP socket bound on 127.0.0.1 with a large receive buffer; collects what arrives."""
 
-    def __init__(self) -> None:
+    def __init__(self, port: int = 0) -> None:
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 * 1024 * 1024)
-        self.sock.bind(("127.0.0.1", 0))
+        self.sock.bind(("127.0.0.1", port))
         self.port: int = self.sock.getsockname()[1]
         self.datagrams: list[bytes] = []
 
