@@ -54,7 +54,7 @@ def test_the_variable_is_read_and_named_in_errors() -> None:
     assert from_env({}).exporter_compat == ""
     with pytest.raises(ConfigError, match=r"NETAUTO_STATSD_EXPORTER_COMPAT='latest'") as info:
         from_env({"NETAUTO_STATSD_EXPORTER_COMPAT": "latest"})
-    assert info.value.setting == "exporter_compat"
+    assert info.value.setting == "NETAUTO_STATSD_EXPORTER_COMPAT"
 
 
 @pytest.mark.parametrize("bad", ["0", "x.y", "0.26.1.2", "0.-1", "newest"])
