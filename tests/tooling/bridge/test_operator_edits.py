@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from netauto_statsd.catalog import find
 from tests.tooling.bridge.edits import DROP_COMMENT, RUN_BUCKETS, TEAM_RULE, Edit, edited, line_of, run_check
 
 RETUNED = "      buckets: [0.5, 1, 2, 5, 10, 20, 45, 90, 180, 300, 600, 900, 1800]"
@@ -70,7 +71,9 @@ def test_contract_breaking_edits_fail_and_point_at_the_catalog(
     assert finding is not None, out
     assert finding.startswith(f"{path}:")
     fix = out.splitlines()[out.splitlines().index(finding) + 1]
+    declared = find(expected.split("`")[1])
+    assert declared is not None
     assert fix == (
-        "    fix: restore this rule to the contract; the contract is declared in `netauto_statsd.catalog` "
+        f"    fix: restore this rule to the contract; the contract is declared in `{declared.module}` "
         "(change it there, and the dashboards, to change it)"
     )
