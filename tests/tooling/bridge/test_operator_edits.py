@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -77,3 +78,18 @@ def test_contract_breaking_edits_fail_and_point_at_the_catalog(
         f"    fix: restore this rule to the contract; the contract is declared in `{declared.module}` "
         "(change it there, and the dashboards, to change it)"
     )
+
+
+def test_a_dashboard_may_read_the_series_of_a_team_rule(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], exporter_binary: str
+) -> None:
+    path = edited(tmp_path, OPERATOR_EDITS["a team rule before the drop rule"])
+    boards = tmp_path / "dashboards"
+    boards.mkdir()
+    for name in ("group", "sitez"):
+        expr = f"sum by ({name}) (rate(netops_backups_done_total[5m]))"
+        (boards / f"{name}.json").write_text(json.dumps({"panels": [{"title": name, "targets": [{"expr": expr}]}]}))
+    code, out = run_check(capsys, "--mapping", str(path), "--exporter", exporter_binary, "--dashboards", str(boards))
+    assert code == 1
+    assert "[group]" not in out
+    assert "[sitez] grouping by 'sitez', which no selected series has" in out
