@@ -117,7 +117,10 @@ def _judge(options: CheckOptions, path: Path, metrics: Sequence[Metric], binary:
     produced: list[Metric] = []
     if rules:
         buckets = referenced_bucket_series(dash_dir, rules_dir)
-        produced = check_contract(where, rules, metrics, report, options.namespace, options.plain, buckets)
+        catalog_args = "".join(f" --catalog {module}" for module in options.catalog)
+        produced = check_contract(
+            where, rules, metrics, report, options.namespace, options.plain, buckets, catalog_args
+        )
         lint_knobs(where, rules, metrics, report, options.namespace, options.plain)
     if binary is None:
         report.skip("statsd_exporter not found on PATH (or pass --exporter): --check-config and the live proof")

@@ -212,8 +212,12 @@ def test_a_ttl_shorter_than_two_scrapes_fails(
             Edit(DROP_COMMENT, '  - match: "legacy.*.count"\n    name: "legacy_count"\n' + DROP_COMMENT),
             "warning: rule `legacy.*.count` matches no catalog metric",
         ),
+        (
+            Edit("ttl: 2m", "ttl: 3m", 1),
+            "warning: `netauto_liveview_sessions`: ttl 2m here, 3m in its twin at line",
+        ),
     ],
-    ids=["ms-on-seconds", "seconds-on-bytes", "too-many-buckets", "rule-for-no-metric"],
+    ids=["ms-on-seconds", "seconds-on-bytes", "too-many-buckets", "rule-for-no-metric", "twin-ttl"],
 )
 def test_knob_warnings_pass_unless_strict(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], exporter_binary: str, edit: Edit, expected: str

@@ -103,6 +103,15 @@ def test_a_catalog_module_that_cannot_be_imported_is_one_clear_line() -> None:
     ]
 
 
+def test_an_unmapped_app_metric_names_the_command_with_its_catalog(exporter_binary: str) -> None:
+    done = tool("check", "--catalog", APP_MODULE, "--exporter", exporter_binary)
+    assert done.returncode == 1
+    assert (
+        f"    fix: run `netauto-statsd mapping --catalog {APP_MODULE} --update bridge/statsd_mapping.yml` "
+        "(adds its rule before the final drop rule)"
+    ) in done.stdout
+
+
 def test_an_app_contract_finding_points_at_the_app_module(tmp_path: Path, exporter_binary: str) -> None:
     path = tmp_path / "m.yml"
     shutil.copy(MAPPING, path)
