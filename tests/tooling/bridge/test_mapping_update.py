@@ -59,7 +59,10 @@ def test_update_adds_both_wire_forms_before_the_drop_rule_and_keeps_every_ops_ed
     head, tail = before.split(TEAM_RULE + DROP_COMMENT)
     assert after.startswith(head + TEAM_RULE) and after.endswith(DROP_COMMENT + tail)
     inserted = after[len(head + TEAM_RULE) : len(after) - len(DROP_COMMENT + tail)]
-    assert inserted.startswith('  - match: "netauto.config_push.pushes"\n')
+    assert inserted.startswith(
+        "  # --- config_push.metrics (added by `netauto-statsd mapping --update`: review buckets, ttl, help) ---\n"
+        '  - match: "netauto.config_push.pushes"\n'
+    )
     assert inserted.count("  - match: ") == 6 and "ttl: 2m" in inserted
     # running it again is a no-op, and the result satisfies the contract
     again = tool("mapping", "--catalog", APP_MODULE, "--update", str(path))
