@@ -121,7 +121,7 @@ def _judge(options: CheckOptions, path: Path, metrics: Sequence[Metric], binary:
         produced = check_contract(
             where, rules, metrics, report, options.namespace, options.plain, buckets, catalog_args
         )
-        lint_knobs(where, rules, metrics, report, options.namespace, options.plain)
+        lint_knobs(where, rules, metrics, report, options.namespace)
     if binary is None:
         report.skip("statsd_exporter not found on PATH (or pass --exporter): --check-config and the live proof")
     elif not parsed:
