@@ -49,9 +49,12 @@ from typing import Any
 
 from aiohttp import ClientSession, WSMsgType, web
 
+from netauto_statsd.tooling.exporter import ThrowawayExporter
+
 ROOT = Path(__file__).resolve().parent.parent
 PAYLOAD = "x" * 96  # a typical line of device output
 QUEUE_SIZE = 64
+READ_BUFFER = ("--statsd.read-buffer=8388608",)
 BURST = 10  # chunks produced together in the paced run
 #: instrumented/plain ratio each headline figure must reach: (bound, higher is better)
 TARGETS = {"ws_chunks_per_s": (0.95, True), "paced_p99_ms": (1.05, False), "http_requests_per_s": (0.95, True)}
@@ -224,35 +227,13 @@ class Collector:
 
     def __init__(self, exporter: str | None) -> None:
         self.proc: subprocess.Popen[bytes] | None = None
+        self.exporter: ThrowawayExporter | None = None
         self.url = ""
         self.sink: socket.socket | None = None
         if exporter:
-            self.port, web_port = _free_port(socket.SOCK_DGRAM), _free_port(socket.SOCK_STREAM)
-            self.url = f"http://127.0.0.1:{web_port}"
-            self.proc = subprocess.Popen(
-                [
-                    exporter,
-                    f"--statsd.mapping-config={ROOT / 'bridge' / 'statsd_mapping.yml'}",
-                    f"--statsd.listen-udp=127.0.0.1:{self.port}",
-                    "--statsd.listen-tcp=",
-                    f"--web.listen-address=127.0.0.1:{web_port}",
-                    "--no-statsd.parse-influxdb-tags",
-                    "--no-statsd.parse-librato-tags",
-                    "--no-statsd.parse-signalfx-tags",
-                    "--statsd.read-buffer=8388608",
-                ],
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
-            deadline = time.monotonic() + 20
-            while True:
-                try:
-                    urllib.request.urlopen(f"{self.url}/-/ready", timeout=1).read()
-                    break
-                except OSError:
-                    if time.monotonic() > deadline or self.proc.poll() is not None:
-                        raise RuntimeError("statsd_exporter did not start") from None
-                    time.sleep(0.05)
+            self.exporter = ThrowawayExporter(exporter, ROOT / "bridge" / "statsd_mapping.yml", extra=READ_BUFFER)
+            self.proc = self.exporter.proc
+            self.port, self.url = self.exporter.udp_port, self.exporter.url
         else:
             self.sink = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
             self.sink.bind(("127.0.0.1", 0))
@@ -280,9 +261,8 @@ class Collector:
         return "statsd_exporter v0.30.0: " + ", ".join(f"{k}={v:g}" for k, v in totals.items())
 
     def close(self) -> None:
-        if self.proc is not None:
-            self.proc.terminate()
-            self.proc.wait(10)
+        if self.exporter is not None:
+            self.exporter.stop()
         if self.sink is not None:
             self.sink.close()
 
@@ -293,12 +273,6 @@ def _process_cpu(pid: int | None) -> float:
         return 0.0
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def _free_port(kind: int) -> int:
-    with socket.socket(socket.AF_INET, kind) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 # --------------------------------------------------------------------- main

@@ -36,6 +36,8 @@ from typing import Any
 
 from rq import Worker
 
+from netauto_statsd.tooling.exporter import ThrowawayExporter, free_port
+
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = Path(__file__).resolve().parent
 QUEUE = "bench"
@@ -65,12 +67,6 @@ class ControlWorker(Worker):
         super().__init__(*args, **kwargs)
 
 
-def free_port(kind: int = socket.SOCK_STREAM) -> int:
-    with socket.socket(socket.AF_INET, kind) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def wait_for(predicate: Any, timeout: float, what: str) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -87,38 +83,20 @@ class Sink:
     """Where the instrumented worker sends: a real statsd_exporter, else a UDP socket drained by a thread."""
 
     def __init__(self, exporter: str | None, workdir: Path) -> None:
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.port = free_port(socket.SOCK_DGRAM)
+        self.exporter: ThrowawayExporter | None = None
         if exporter:
-            web = free_port()
-            self.proc = subprocess.Popen(
-                [
-                    exporter,
-                    f"--statsd.mapping-config={ROOT / 'bridge' / 'statsd_mapping.yml'}",
-                    f"--statsd.listen-udp=127.0.0.1:{self.port}",
-                    "--statsd.listen-tcp=",
-                    f"--web.listen-address=127.0.0.1:{web}",
-                    "--no-statsd.parse-influxdb-tags",
-                    "--no-statsd.parse-librato-tags",
-                    "--no-statsd.parse-signalfx-tags",
-                ],
-                stdout=subprocess.DEVNULL,
-                stderr=(workdir / "exporter.log").open("wb"),
-            )
-            import urllib.request
-
-            wait_for(lambda: urllib.request.urlopen(f"http://127.0.0.1:{web}/-/ready").status == 200, 20, "exporter")
-            self.kind = "statsd_exporter"
+            self.exporter = ThrowawayExporter(exporter, ROOT / "bridge" / "statsd_mapping.yml", log_dir=workdir)
+            self.port, self.kind = self.exporter.udp_port, "statsd_exporter"
         else:
             sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-            sock.bind(("127.0.0.1", self.port))
+            sock.bind(("127.0.0.1", 0))
+            self.port = int(sock.getsockname()[1])
             threading.Thread(target=lambda: [sock.recv(65535) for _ in iter(int, 1)], daemon=True).start()
             self.kind = "UDP sink"
 
     def stop(self) -> None:
-        if self.proc is not None:
-            self.proc.terminate()
-            self.proc.wait(10)
+        if self.exporter is not None:
+            self.exporter.stop()
 
 
 def start_redis(workdir: Path) -> tuple[subprocess.Popen[bytes], str]:

@@ -27,11 +27,9 @@ import gc
 import shutil
 import socket
 import statistics
-import subprocess
 import tempfile
 import threading
 import time
-import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -42,6 +40,7 @@ from sqlalchemy.engine import Engine
 from netauto_statsd.config import Settings
 from netauto_statsd.emitter import Emitter, set_emitter
 from netauto_statsd.integrations.sqlalchemy import instrument_engine
+from netauto_statsd.tooling.exporter import ThrowawayExporter
 
 ROOT = Path(__file__).resolve().parent.parent
 metadata = MetaData()
@@ -49,44 +48,15 @@ runs = Table("runs", metadata, Column("id", Integer, primary_key=True), Column("
 ROWS = 1000
 
 
-def free_port(kind: int = socket.SOCK_STREAM) -> int:
-    with socket.socket(socket.AF_INET, kind) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def start_sink(exporter: str | None, workdir: Path) -> tuple[int, str, subprocess.Popen[bytes] | None]:
-    """A real statsd_exporter if given, else a UDP socket drained by a thread: (udp port, kind, process)."""
-    port = free_port(socket.SOCK_DGRAM)
+def start_sink(exporter: str | None, workdir: Path) -> tuple[int, str, ThrowawayExporter | None]:
+    """A real statsd_exporter if given, else a UDP socket drained by a thread: (udp port, kind, exporter)."""
     if not exporter:
         sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        sock.bind(("127.0.0.1", port))
+        sock.bind(("127.0.0.1", 0))
         threading.Thread(target=lambda: [sock.recv(65535) for _ in iter(int, 1)], daemon=True).start()
-        return port, "UDP sink", None
-    web = free_port()
-    proc = subprocess.Popen(
-        [
-            exporter,
-            f"--statsd.mapping-config={ROOT / 'bridge' / 'statsd_mapping.yml'}",
-            f"--statsd.listen-udp=127.0.0.1:{port}",
-            "--statsd.listen-tcp=",
-            f"--web.listen-address=127.0.0.1:{web}",
-            "--no-statsd.parse-influxdb-tags",
-            "--no-statsd.parse-librato-tags",
-            "--no-statsd.parse-signalfx-tags",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=(workdir / "exporter.log").open("wb"),
-    )
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{web}/-/ready")
-            return port, "statsd_exporter", proc
-        except OSError:
-            time.sleep(0.05)
-    proc.kill()
-    raise SystemExit("statsd_exporter did not start")
+        return int(sock.getsockname()[1]), "UDP sink", None
+    started = ThrowawayExporter(exporter, ROOT / "bridge" / "statsd_mapping.yml", log_dir=workdir)
+    return started.udp_port, "statsd_exporter", started
 
 
 def make_engine(path: Path) -> Engine:
@@ -182,8 +152,7 @@ def main() -> None:
             for engine in engines.values():
                 engine.dispose()
             if proc is not None:
-                proc.terminate()
-                proc.wait(10)
+                proc.stop()
     stats = emitter.stats()
     print(
         f"\n{args.queries} SQLite queries per variant and scenario, {args.reps} interleaved repetitions, "

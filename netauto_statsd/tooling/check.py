@@ -108,7 +108,7 @@ def _judge(options: CheckOptions, path: Path, metrics: Sequence[Metric], binary:
     from netauto_statsd.tooling.dashboard_check import check_dashboards, check_rule_files, referenced_bucket_series
     from netauto_statsd.tooling.knobs import lint_knobs
     from netauto_statsd.tooling.mapping_lint import lint_mapping
-    from netauto_statsd.tooling.series import known_series
+    from netauto_statsd.tooling.series import known_series, rule_series
 
     where = options.mapping
     dash_dir, rules_dir = Path(options.dashboards), Path(options.rules)
@@ -117,8 +117,11 @@ def _judge(options: CheckOptions, path: Path, metrics: Sequence[Metric], binary:
     produced: list[Metric] = []
     if rules:
         buckets = referenced_bucket_series(dash_dir, rules_dir)
-        produced = check_contract(where, rules, metrics, report, options.namespace, options.plain, buckets)
-        lint_knobs(where, rules, metrics, report, options.namespace, options.plain)
+        catalog_args = "".join(f" --catalog {module}" for module in options.catalog)
+        produced = check_contract(
+            where, rules, metrics, report, options.namespace, options.plain, buckets, catalog_args
+        )
+        lint_knobs(where, rules, metrics, report, options.namespace)
     if binary is None:
         report.skip("statsd_exporter not found on PATH (or pass --exporter): --check-config and the live proof")
     elif not parsed:
@@ -129,6 +132,10 @@ def _judge(options: CheckOptions, path: Path, metrics: Sequence[Metric], binary:
         report.notes.append("dashboard and alert-rule queries were not checked: the mapping does not parse")
         return
     series = known_series(produced)
+    catalog_names = {m.prometheus_name for m in metrics}
+    for rule in rules:  # rules for other senders produce series dashboards may read too
+        if rule.action != "drop" and "$" not in rule.name and rule.name not in catalog_names:
+            series.update(rule_series(rule.name, rule.labels, rule.metric_type == "observer" or bool(rule.buckets)))
     for directory, what, checker in (
         (dash_dir, "dashboards", check_dashboards),
         (rules_dir, "alert rules", check_rule_files),

@@ -8,7 +8,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from netauto_statsd.catalog import CONSTANT_TAG_KEYS, CatalogError, Metric, all_metrics, wire_name
+from netauto_statsd.catalog import CONSTANT_TAG_KEYS, CatalogError, Metric, all_metrics, app_metrics, wire_name
 from netauto_statsd.tooling.catalog_source import ENV_VARIABLE, load_catalog, namespace_arg
 
 Handler = Callable[[argparse.Namespace], int]
@@ -46,6 +46,28 @@ def _tag_text(metric: Metric, sep: str = "|") -> str:
     return ", ".join(f"{t.key}={sep.join(t.values)}" if t.values else t.key for t in metric.tags)
 
 
+def print_markdown(namespace: str) -> None:
+    """The built-in metrics as a Markdown table, then the app's (``--catalog``) with the module declaring each."""
+    app = app_metrics()
+    print("| statsd name | type | unit | tags | Prometheus series | help |")
+    print("|---|---|---|---|---|---|")
+    for m in (m for m in all_metrics() if m not in app):
+        tags = _tag_text(m, " / ")
+        print(f"| `{wire_name(m, namespace)}` | {m.type} | {m.unit} | {tags} | `{m.prometheus_name}` | {m.help} |")
+    if not app:
+        return
+    modules = ", ".join(f"`{name}`" for name in dict.fromkeys(m.module for m in app))
+    print(f"\n## App metrics\n\nDeclared outside the library, in {modules} (loaded with `--catalog`).\n")
+    print("| statsd name | type | unit | tags | Prometheus series | help | declared in |")
+    print("|---|---|---|---|---|---|---|")
+    for m in app:
+        tags = _tag_text(m, " / ")
+        print(
+            f"| `{wire_name(m, namespace)}` | {m.type} | {m.unit} | {tags} | `{m.prometheus_name}` "
+            f"| {m.help} | `{m.module}` |"
+        )
+
+
 def cmd_catalog(args: argparse.Namespace) -> int:
     """Print the metric catalog as a table or JSON."""
     rows = catalog_rows(args.namespace)
@@ -53,11 +75,7 @@ def cmd_catalog(args: argparse.Namespace) -> int:
         print(json.dumps(rows, indent=2))
         return 0
     if args.markdown:
-        print("| statsd name | type | unit | tags | Prometheus series | help |")
-        print("|---|---|---|---|---|---|")
-        for m, row in zip(all_metrics(), rows, strict=False):
-            tags = _tag_text(m, " / ")
-            print(f"| `{row['name']}` | {m.type} | {m.unit} | {tags} | `{m.prometheus_name}` | {m.help} |")
+        print_markdown(args.namespace)
         return 0
     width = max(len(r["name"]) for r in rows)
     for m, row in zip(all_metrics(), rows, strict=False):

@@ -72,18 +72,20 @@ def check_contract(
     namespace: str,
     plain: bool = True,
     bucket_series: frozenset[str] = frozenset(),
+    catalog_args: str = "",
 ) -> list[Metric]:
     """Compare every metric's rules with its declaration; return the metrics the mapping produces as declared.
 
     Args:
         bucket_series: ``_bucket`` series some dashboard or alert reads; their
             metrics must stay histograms (otherwise a summary is an operator's choice).
+        catalog_args: ``--catalog`` options to repeat in the suggested ``mapping --update`` command.
     """
     produced = []
     for metric in metrics:
         ok = True
         for enc in encodings(metric, namespace, plain):
-            ok = _check_one(where, rules, report, metric, enc, namespace, bucket_series) and ok
+            ok = _check_one(where, rules, report, metric, enc, namespace, bucket_series, catalog_args) and ok
         if ok:
             produced.append(metric)
     return produced
@@ -97,6 +99,7 @@ def _check_one(
     enc: Encoding,
     namespace: str,
     bucket_series: frozenset[str],
+    catalog_args: str,
 ) -> bool:
     rule = resolve(rules, enc.sample_name, match_metric_type(metric))
     want = plain_match(metric, namespace) if enc.keys else wire_name(metric, namespace)
@@ -106,7 +109,7 @@ def _check_one(
             where,
             rule.line if rule else 0,
             f"catalog metric `{metric.name}` ({enc.label} `{want}`) is not mapped{dropped}",
-            f"run `netauto-statsd mapping --update {where}` (adds its rule before the final drop rule)",
+            f"run `netauto-statsd mapping{catalog_args} --update {where}` (adds its rule before the final drop rule)",
         )
         return False
     problems = []

@@ -1,8 +1,9 @@
 """Render the statsd_exporter mapping the catalog implies.
 
 ``bridge/statsd_mapping.yml`` is owned by operators and committed; this renders
-what the catalog says it should contain, so ``netauto-statsd mapping`` can show
-a reference to diff against and ``check`` can compare. Reads the catalog only.
+what the catalog says a new mapping contains (``netauto-statsd mapping``) and the
+rules ``mapping --update`` adds for new metrics. The header states the split:
+the catalog owns the contract, operators own the knobs. Reads the catalog only.
 """
 
 from __future__ import annotations
@@ -15,9 +16,25 @@ from netauto_statsd.wire.base import segment_keys
 HEADER = """\
 # statsd_exporter v0.30.0 mapping for netauto_statsd - OWNED BY OPS, checked by CI.
 #
-# Every rule turns one catalog metric (netauto_statsd/catalog.py) into its
-# Prometheus series. DogStatsD tags become labels by themselves; rules only name
-# the series, set the type-specific options and document it.
+# One contract, two owners.
+#
+# THE CONTRACT - not changed here. For every metric the app may send: its statsd
+# name, type, unit, Prometheus series name and label names. Dashboards, alert
+# rules and code depend on it. It is declared in Python: the built-in families in
+# netauto_statsd/catalog/, an app's own metrics in the app's catalog module
+# (`netauto-statsd catalog --json --catalog myapp.metrics` shows each metric's
+# "module"). To rename a series or change a type or a label, change that
+# declaration and the dashboards, then run `mapping --update` on this file.
+#
+# THE KNOBS - yours, edit them freely:
+#   * histogram buckets (`histogram_options`, or native-histogram options), in
+#     SECONDS or BYTES, the same in both twin rules of a series;
+#   * `ttl` of per-process gauges (at least 30s; 2m-5m is typical);
+#   * `help` text (the same in both twin rules);
+#   * `observer_type: summary` for a histogram that no dashboard or alert reads
+#     as `_bucket`;
+#   * rules for other senders and drop rules, anywhere before the final drop
+#     rule; comments; the order of rules.
 #
 # Editing safely:
 #   * v0.30.0 silently IGNORES unknown keys: a typo such as `label:` does nothing.
@@ -30,19 +47,27 @@ HEADER = """\
 #     BYTES (summaries cannot be aggregated across exporters).
 #   * Per-process gauges carry a `ttl` so a dead process's series disappears.
 #   * Each metric has two rules: its DogStatsD name (tags -> labels) and its
-#     plain-StatsD form (tags as dot segments -> labels). Keep them in step.
+#     plain-StatsD form (tags as dot segments -> labels). Keep them in step:
+#     the exporter refuses one of two rules that disagree on help or buckets.
 #   * The last rule drops anything unmapped, so no mangled default name ever
 #     reaches a dashboard. Drops are visible as
 #     statsd_exporter_events_actions_total{action="drop"} (alerted on).
 #
-# Check after every edit (exit 0 = safe to deploy):
+# Check after every edit (exit 0 = safe to deploy, 1 = a finding, 3 = a proof
+# was skipped); a contract finding names the catalog module to change, a knob
+# finding the line of this file:
 #   netauto-statsd check --mapping bridge/statsd_mapping.yml
-# Print what the catalog expects, to diff against:
-#   netauto-statsd mapping
+# A metric was added to a catalog? Add its rules, keeping every edit here:
+#   netauto-statsd mapping --update bridge/statsd_mapping.yml
+# What this file lacks or contradicts in the contract:
+#   netauto-statsd mapping --diff bridge/statsd_mapping.yml
+# (add `--catalog myapp.metrics` to each, or set it once in pyproject.toml:
+# [tool.netauto-statsd] catalog = ["myapp.metrics"])
 #
-# Bucket choices (per family, see catalog.py): runner runs take 0.1 s to 10 min;
-# web/live-view latencies 1 ms to 5 s; SQL 0.1 ms to 1 s; RQ jobs and queue wait
-# 10 ms to 15 min; output sizes 256 B to 16 MiB; transport backlog 0 to 4 MiB.
+# Bucket choices (per family, see netauto_statsd/catalog/): runner runs take
+# 0.1 s to 10 min; web/live-view latencies 1 ms to 5 s; SQL 0.1 ms to 1 s; RQ
+# jobs and queue wait 10 ms to 15 min; output sizes 256 B to 16 MiB; transport
+# backlog 0 to 4 MiB.
 """
 
 

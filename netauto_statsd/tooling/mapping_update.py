@@ -120,6 +120,9 @@ def update_mapping(path: Path, metrics: Iterable[Metric], namespace: str, plain:
         _move_trailing_comment(mappings[drop_at - 1], new[-1])
     for offset, rule in enumerate(new):
         mappings.insert(drop_at + offset, rule)
+    modules = ", ".join(dict.fromkeys(item.metric.module for item in missing))
+    heading = f"--- {modules} (added by `netauto-statsd mapping --update`: review buckets, ttl, help) ---"
+    mappings.yaml_set_comment_before_after_key(drop_at, before=heading, indent=2)
     out = io.StringIO()
     yaml.dump(document, out)
     path.write_text(out.getvalue())

@@ -45,3 +45,11 @@ def known_series(metrics: Iterable[Metric] | None = None) -> dict[str, tuple[str
     and ``up``. Prometheus adds ``job`` and ``instance`` to all of them.
     """
     return {**catalog_series(metrics), **EXPORTER_SERIES, **SCRAPE_SERIES}
+
+
+def rule_series(name: str, labels: Iterable[str], observer: bool) -> dict[str, tuple[str, ...]]:
+    """The series a mapping rule for another sender produces (its labels as the rule names them)."""
+    labels = tuple(sorted(labels))
+    if not observer:
+        return {name: labels}
+    return {f"{name}_bucket": (*labels, "le"), f"{name}_sum": labels, f"{name}_count": labels, name: labels}

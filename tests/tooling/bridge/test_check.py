@@ -45,6 +45,13 @@ def test_check_passes_on_the_repo_with_every_proof(exporter_binary: str) -> None
     assert done.stdout.rstrip().endswith("check OK: 0 problem(s), 0 warning(s)")
 
 
+def test_no_plain_proves_dogstatsd_only_and_does_not_flag_the_plain_rules(exporter_binary: str) -> None:
+    done = run_cli("check", "--exporter", exporter_binary, "--strict", "--no-plain")
+    assert done.returncode == 0, done.stdout
+    assert f"{len(all_metrics())} metrics x 1 wire format(s)" in done.stdout
+    assert done.stdout.rstrip().endswith("check OK: 0 problem(s), 0 warning(s)")
+
+
 def test_without_an_exporter_check_is_incomplete_not_ok(tmp_path: Path) -> None:
     done = run_cli("check", path_env="/nonexistent")
     assert done.returncode == 3, done.stdout

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from netauto_statsd.catalog import find
 from tests.support import MAPPING
 from tests.tooling.bridge.edits import (
     DROP_COMMENT,
@@ -19,7 +20,12 @@ from tests.tooling.bridge.edits import (
     run_check,
 )
 
-CATALOG_FIX = "the contract is declared in `netauto_statsd.catalog`"
+
+def owner(name: str) -> str:
+    """The fix of a contract finding names the module that declares the metric (``Metric.module``)."""
+    metric = find(name)
+    assert metric is not None
+    return f"the contract is declared in `{metric.module}`"
 
 
 def check(capsys: pytest.CaptureFixture[str], path: Path, exporter: str, *more: str) -> tuple[int, str]:
@@ -37,7 +43,7 @@ def test_a_renamed_series_is_a_contract_finding_pointing_at_the_catalog(
     assert (
         f"{path}:{line}: `run.created` (DogStatsD) becomes `netauto_runs_made_total`, "
         "the catalog declares `netauto_runs_created_total`\n"
-        f"    fix: restore this rule to the contract; {CATALOG_FIX}"
+        f"    fix: restore this rule to the contract; {owner('run.created')}"
     ) in out
     # and the dashboards reading the declared series now name a series no rule produces
     assert "[Runs created per second by site and protocol] unknown series netauto_runs_created_total" in out
@@ -53,7 +59,7 @@ def test_a_renamed_label_in_the_plain_rule_is_a_contract_finding(
     line = line_of(path, '- match: "netauto.run.created.*.*.*.*"')
     assert (
         f"{path}:{line}: `run.created` (plain StatsD) labels must be site: ${{1}}, protocol: ${{2}}, "
-        f"env: ${{3}}, service: ${{4}}\n    fix: restore this rule to the contract; {CATALOG_FIX}"
+        f"env: ${{3}}, service: ${{4}}\n    fix: restore this rule to the contract; {owner('run.created')}"
     ) in out
 
 
@@ -206,8 +212,12 @@ def test_a_ttl_shorter_than_two_scrapes_fails(
             Edit(DROP_COMMENT, '  - match: "legacy.*.count"\n    name: "legacy_count"\n' + DROP_COMMENT),
             "warning: rule `legacy.*.count` matches no catalog metric",
         ),
+        (
+            Edit("ttl: 2m", "ttl: 3m", 1),
+            "warning: `netauto_liveview_sessions`: ttl 2m here, 3m in its twin at line",
+        ),
     ],
-    ids=["ms-on-seconds", "seconds-on-bytes", "too-many-buckets", "rule-for-no-metric"],
+    ids=["ms-on-seconds", "seconds-on-bytes", "too-many-buckets", "rule-for-no-metric", "twin-ttl"],
 )
 def test_knob_warnings_pass_unless_strict(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], exporter_binary: str, edit: Edit, expected: str
@@ -235,7 +245,8 @@ def test_the_live_proof_finds_a_series_the_exporter_produces_differently(
     assert (
         f"{path}:{line}: [dogstatsd] `netauto_runner_duration_seconds` counted 5 observation(s) summing to 1995; "
         "sent 5 summing to 1.995\n"
-        "    fix: this rule makes the exporter differ from the contract declared in `netauto_statsd.catalog` "
+        "    fix: this rule makes the exporter differ from the contract declared in "
+        f"`{owner('runner.duration').split('`')[1]}` "
         "(name, type, labels, unit): compare it with `netauto-statsd mapping`"
     ) in out
     assert "[statsd] `netauto_runner_duration_seconds` counted 5 observation(s) summing to 1995" in out
