@@ -167,7 +167,8 @@ class Stack:
             "DATABASE_URL": f"sqlite:///{self.workdir / 'netauto.db'}",
         }
         demo = [sys.executable, "-m", "netauto_statsd.tooling.cli", "demo"]
-        app = self._start("app", [*demo, "--role", "app", "--port", str(self.ports["app"])], env)
+        # 120 devices: more than run.device's cap, so the fleet audit shows the folding into 'other'
+        app = self._start("app", [*demo, "--role", "app", "--port", str(self.ports["app"]), "--devices", "120"], env)
         app.wait_ready(lambda: http_ok(f"{self.app}/healthz"), 60, "/healthz")
         for index in range(self.args.workers):  # RQ warm shutdown: the current job finishes
             self._start(f"worker-{index}", [*demo, "--role", "worker"], env, stop_timeout=30)
@@ -220,7 +221,7 @@ class Stack:
         if self.args.no_report:
             return
         cli = [sys.executable, "-m", "netauto_statsd.tooling.cli", "report"]
-        if subprocess.run([*cli, "--help"], capture_output=True, cwd=self.root).returncode != 0:
+        if subprocess.run([*cli, "--help"], capture_output=True, cwd=self.workdir).returncode != 0:
             say("no HTML report: this netauto-statsd has no `report` command")
             return
         out = Path(self.args.report or self.workdir / "report").resolve()
@@ -229,9 +230,11 @@ class Stack:
                 "--var", f"env={self.args.env}", "--dashboards", str(self.root / "grafana" / "dashboards")]  # fmt: skip
         if self.args.scrape_interval:
             args += ["--scrape-interval", self.args.scrape_interval]
-        done = subprocess.run(args, capture_output=True, text=True, cwd=self.root)
+        done = subprocess.run(args, capture_output=True, text=True, cwd=self.workdir)
         if done.returncode == 0 and (out / "index.html").is_file():
             say(f"report of every dashboard panel: {out / 'index.html'}")
+            for line in done.stdout.strip().splitlines()[:12]:  # its summary, and panels without data
+                print(f"  {line}", flush=True)
         else:
             last = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
             say(f"report failed ({last[0]}); it needs the report extra: pip install -e '.[report]'")

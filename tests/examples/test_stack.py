@@ -7,6 +7,7 @@ that every process group it started is gone.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import re
@@ -26,7 +27,7 @@ from tests.support import ROOT, require_binary, require_module
 require_module("netauto_demo", "pip install -e ./examples")
 
 pytestmark = [pytest.mark.exporter, pytest.mark.prometheus, pytest.mark.redis, pytest.mark.slow]
-STACK = [sys.executable, "-m", "netauto_demo.stack", "--any-ports", "--scrape-interval", "1s", "--no-report"]
+STACK = [sys.executable, "-m", "netauto_demo.stack", "--any-ports", "--scrape-interval", "1s"]
 
 
 @pytest.fixture(autouse=True)
@@ -106,8 +107,13 @@ def groups_left(workdir: Path) -> list[str]:
     return left
 
 
+def report_available() -> bool:
+    """``netauto-statsd report`` is installed, with its extra (matplotlib)."""
+    return all(importlib.util.find_spec(name) is not None for name in ("netauto_statsd.tooling.report", "matplotlib"))
+
+
 def test_stack_runs_for_its_duration_with_data_and_leaves_nothing(tmp_path: Path) -> None:
-    proc = start(tmp_path, "--duration", "25")
+    proc = start(tmp_path, "--duration", "30")
     seen: list[str] = []
     try:
         prometheus = read_until(proc, r"Prometheus\s+(http://127\.0\.0\.1:\d+)", seen).group(1)
@@ -124,6 +130,12 @@ def test_stack_runs_for_its_duration_with_data_and_leaves_nothing(tmp_path: Path
     assert proc.returncode == 0, text
     assert re.search(r"\[\s*\d+s\] runs: .* \| exporter samples \d+ \| Prometheus: exporters up 1", text), text
     assert "stopped; logs and data kept in" in text
+    if report_available():  # the report of every panel, written at exit from the stack's Prometheus
+        assert f"report of every dashboard panel: {tmp_path / 'report' / 'index.html'}" in text, text
+        assert (tmp_path / "report" / "index.html").is_file()
+        assert re.search(r"index\.html: \d+ panels of 4 dashboards, 0 without data", text), text
+    else:
+        assert "no HTML report" in text or "report failed" in text, text
     assert figures["runs"] > 0
     names = {row["name"] for row in json.loads((tmp_path / "processes.json").read_text())}
     assert {"statsd_exporter", "prometheus", "redis", "app", "worker-0", "worker-1", "load"} <= names
@@ -134,7 +146,7 @@ def test_stack_runs_for_its_duration_with_data_and_leaves_nothing(tmp_path: Path
 
 
 def test_ctrl_c_stops_everything(tmp_path: Path) -> None:
-    proc = start(tmp_path)  # no --duration: until interrupted
+    proc = start(tmp_path, "--no-report")  # no --duration: until interrupted
     seen: list[str] = []
     try:
         prometheus = read_until(proc, r"Prometheus\s+(http://127\.0\.0\.1:\d+)", seen).group(1)
@@ -163,3 +175,13 @@ def test_bad_arguments_exit_2(tmp_path: Path, args: list[str], message: str) -> 
     assert done.returncode == 2
     assert message in done.stderr
     assert not (tmp_path / "processes.json").exists(), "nothing is started on a bad argument"
+
+
+def test_scripts_stack_checks_its_tools_then_hands_over() -> None:
+    """The one command: with everything installed it installs nothing and passes its arguments on."""
+    env = {**os.environ, "PATH": f"{ROOT / '.tools' / 'bin'}{os.pathsep}{os.environ['PATH']}"}
+    done = subprocess.run([str(ROOT / "scripts" / "stack"), "--help"], capture_output=True, text=True, cwd=ROOT,
+                          env=env, timeout=600)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("usage: netauto-statsd stack"), done.stdout
+    assert "--duration" in done.stdout and "--any-ports" in done.stdout
