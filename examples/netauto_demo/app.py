@@ -129,12 +129,30 @@ async def stats(request: web.Request) -> web.Response:
     return web.json_response(await blocking(automation.run_counts))
 
 
+#: nginx's "client closed request": what a viewer that left during the handshake gets
+CLIENT_GONE = 499
+
+
+async def _prepared(ws: web.WebSocketResponse, request: web.Request) -> bool:
+    """Complete the handshake; False when the viewer left before the 101 could be written.
+
+    The handler then returns ``web.Response(status=CLIENT_GONE)``: aiohttp treats the
+    connection error it meets writing that as the client having gone, quietly.
+    """
+    try:
+        await ws.prepare(request)
+    except ConnectionError:
+        return False
+    return True
+
+
 @live_view
-async def run_live(request: web.Request) -> web.WebSocketResponse:
+async def run_live(request: web.Request) -> web.StreamResponse:
     """Stream a run's output chunks to a browser as they are appended."""
     run_id = int(request.match_info["run_id"])
     ws = web.WebSocketResponse(heartbeat=30)
-    await ws.prepare(request)
+    if not await _prepared(ws, request):
+        return web.Response(status=CLIENT_GONE)
     run = await blocking(automation.get_run, run_id)
     if run is None:
         await ws.close(code=4404, message=b"no such run")
@@ -180,7 +198,7 @@ async def _stream(ws: web.WebSocketResponse, run_id: int, reader: asyncio.Task[N
 
 
 @live_view
-async def device_console(request: web.Request) -> web.WebSocketResponse:
+async def device_console(request: web.Request) -> web.StreamResponse:
     """A device's live console (``terminal monitor``) while it floods its log, as fast as the viewer reads.
 
     A console can outpace any viewer: the connection's kernel send buffer is capped
@@ -189,7 +207,8 @@ async def device_console(request: web.Request) -> web.WebSocketResponse:
     """
     device_id = int(request.match_info["device_id"])
     ws = web.WebSocketResponse(heartbeat=30)
-    await ws.prepare(request)
+    if not await _prepared(ws, request):
+        return web.Response(status=CLIENT_GONE)
     sock = request.transport.get_extra_info("socket") if request.transport is not None else None
     if sock is not None:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, CONSOLE_SEND_BUFFER)

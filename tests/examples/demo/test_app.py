@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
+import struct
 import threading
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -140,3 +142,28 @@ async def test_injected_faults_are_one_line_real_errors_keep_their_traceback(
         assert resp.status == 500
     loud = [r for r in caplog.records if r.exc_info is not None]
     assert loud and isinstance(loud[0].exc_info[1], ValueError)  # type: ignore[index]
+
+
+async def vanish_during_handshake(port: int, path: str) -> None:
+    """Send a websocket upgrade and reset the connection at once (a tab closed while loading)."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # close() sends RST
+    sock.connect(("127.0.0.1", port))
+    sock.sendall(
+        f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n".encode()
+    )
+    sock.close()
+
+
+@pytest.mark.parametrize("path", ["/runs/1/live", "/devices/1/console"])
+async def test_viewer_gone_before_the_handshake_is_not_an_error(
+    demo_port: int, statsd_recorder: Recorder, caplog: pytest.LogCaptureFixture, path: str
+) -> None:
+    """The 101 cannot be written to a viewer that already left: a quiet end, as for a viewer leaving later."""
+    automation.create_run(1, "show version")
+    view = LIVE if "live" in path else CONSOLE
+    for _ in range(5):
+        await vanish_during_handshake(demo_port, path)
+    await eventually(lambda: statsd_recorder.total("http.request", route=view) == 5, "5 upgrade requests")
+    assert app_errors(caplog) == []
