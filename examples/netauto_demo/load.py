@@ -149,10 +149,10 @@ def _progress(stats: LoadStats, elapsed: float, sent: dict[str, int] | None) -> 
 
 
 async def generate(base: str, duration: float, rate: float, max_viewers: int, quiet: bool = False,
-                   metrics_stats: Any = None, seed: int = 7) -> LoadStats:  # fmt: skip
+                   metrics_stats: Any = None, seed: int = 7, stats: LoadStats | None = None) -> LoadStats:  # fmt: skip
     """Drive ``base`` (``http://host:port``) for ``duration`` seconds (0: until cancelled) at ``rate`` runs/s."""
     duration = duration if duration > 0 else float("inf")
-    stats = LoadStats()
+    stats = stats if stats is not None else LoadStats()  # the caller's, to report even when cancelled
     rng = random.Random(seed)
     viewers: set[asyncio.Task[None]] = set()
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as http:

@@ -209,11 +209,14 @@ async def _app(args: argparse.Namespace) -> int:
 
 
 async def _load(args: argparse.Namespace) -> int:
-    from netauto_demo.load import generate
+    from netauto_demo.load import LoadStats, generate
 
-    started = time.monotonic()
-    stats = await generate(args.target.rstrip("/"), args.duration, args.rate, args.viewers, args.quiet)
-    _print_summary(stats, time.monotonic() - started)
+    started, stats = time.monotonic(), LoadStats()
+    try:
+        await generate(args.target.rstrip("/"), args.duration, args.rate, args.viewers, args.quiet, stats=stats)
+    finally:  # also when stopped (SIGTERM, Ctrl-C): what it did so far
+        if stats.runs_started or stats.bad_requests or stats.faults:
+            _print_summary(stats, time.monotonic() - started)
     return 0
 
 
