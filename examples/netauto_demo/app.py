@@ -10,12 +10,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-from collections.abc import Callable
+import logging
+import socket
+from collections.abc import AsyncIterator, Callable
 from typing import Any, TypeVar
 
 from aiohttp import WSMsgType, web
 
 from netauto_demo import automation
+from netauto_demo.devices import AUDIT_COMMAND, console_log
+from netauto_demo.faults import InjectedError
+from netauto_statsd import CatalogError, get_emitter
 from netauto_statsd.integrations.aiohttp import instrument_app, live_view
 
 T = TypeVar("T")
@@ -24,6 +29,14 @@ FINAL = {"ok", "error", "timeout", "cancelled"}
 POLL_INTERVAL = 0.1
 Enqueue = Callable[[int], None]
 ENQUEUE_KEY = web.AppKey("enqueue", object)
+#: seconds between two simulated database failovers (one pooled connection invalidated)
+FAILOVER_EVERY = 5
+#: seconds between two emissions of the "stale plugin" (a metric the catalog no longer declares)
+STALE_PLUGIN_EVERY = 10
+#: kernel send buffer of a console connection, and the most one console session streams
+CONSOLE_SEND_BUFFER = 64 * 1024
+CONSOLE_LIMIT = 64 * 1024 * 1024
+log = logging.getLogger("netauto_demo")
 
 
 async def blocking(func: Callable[..., T], *args: Any) -> T:
@@ -58,7 +71,7 @@ async def add_device(request: web.Request) -> web.Response:
     return web.json_response({"id": device.id, "name": device.name}, status=201)
 
 
-class DeviceUnreachableError(ConnectionError):
+class DeviceUnreachableError(ConnectionError, InjectedError):
     """The simulated device did not answer the config fetch."""
 
 
@@ -90,6 +103,19 @@ async def start_run(request: web.Request) -> web.Response:
     return web.json_response({"run_id": run.id, "status": run.status}, status=201)
 
 
+async def start_audit(request: web.Request) -> web.Response:
+    """Fleet audit: one quick run per device, all enqueued at once (the queue depth spikes).
+
+    A fleet larger than ``run.device``'s cap (100 devices) folds the excess into
+    ``other``: the "samples folded into 'other'" panel shows it.
+    """
+    runs = await blocking(automation.create_audit_runs, AUDIT_COMMAND)
+    enqueue: Enqueue = request.app[ENQUEUE_KEY]  # type: ignore[assignment]
+    for run_id in runs:
+        await blocking(enqueue, run_id)
+    return web.json_response({"runs": len(runs)}, status=201)
+
+
 async def show_run(request: web.Request) -> web.Response:
     """One run's state."""
     run = await blocking(automation.get_run, int(request.match_info["run_id"]))
@@ -103,12 +129,30 @@ async def stats(request: web.Request) -> web.Response:
     return web.json_response(await blocking(automation.run_counts))
 
 
+#: nginx's "client closed request": what a viewer that left during the handshake gets
+CLIENT_GONE = 499
+
+
+async def _prepared(ws: web.WebSocketResponse, request: web.Request) -> bool:
+    """Complete the handshake; False when the viewer left before the 101 could be written.
+
+    The handler then returns ``web.Response(status=CLIENT_GONE)``: aiohttp treats the
+    connection error it meets writing that as the client having gone, quietly.
+    """
+    try:
+        await ws.prepare(request)
+    except ConnectionError:
+        return False
+    return True
+
+
 @live_view
-async def run_live(request: web.Request) -> web.WebSocketResponse:
+async def run_live(request: web.Request) -> web.StreamResponse:
     """Stream a run's output chunks to a browser as they are appended."""
     run_id = int(request.match_info["run_id"])
     ws = web.WebSocketResponse(heartbeat=30)
-    await ws.prepare(request)
+    if not await _prepared(ws, request):
+        return web.Response(status=CLIENT_GONE)
     run = await blocking(automation.get_run, run_id)
     if run is None:
         await ws.close(code=4404, message=b"no such run")
@@ -116,29 +160,79 @@ async def run_live(request: web.Request) -> web.WebSocketResponse:
     await ws.send_json({"type": "mount", "run_id": run.id, "status": run.status})
     reader = asyncio.create_task(_drain(ws))
     try:
-        seq = -1
-        while not ws.closed:
-            if reader.done() and not reader.cancelled() and reader.exception() is not None:
-                raise reader.exception()  # type: ignore[misc]
-            chunks = await blocking(automation.chunks_after, run_id, seq)
-            for chunk in chunks:
-                await ws.send_json({"type": "chunk", "seq": chunk.seq, "data": chunk.data.decode(errors="replace")})
-                seq = chunk.seq
-            if not chunks:
-                current = await blocking(automation.get_run, run_id)
-                if current is not None and current.status in FINAL:
-                    await ws.send_json({"type": "end", "status": current.status, "bytes": current.output_bytes})
-                    break
-                await asyncio.sleep(POLL_INTERVAL)
+        await _stream(ws, run_id, reader)
+    except ConnectionError:
+        pass  # the viewer vanished between two sends: nobody is left to stream to
     finally:
-        reader.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await reader
+        if not reader.done():
+            reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reader
+    failure = None if reader.cancelled() else reader.exception()
+    if failure is not None:
+        raise failure  # the viewer broke the protocol: a live-view error, closed by aiohttp
     await ws.close()
     return ws
 
 
-class ViewerProtocolError(ValueError):
+async def _stream(ws: web.WebSocketResponse, run_id: int, reader: asyncio.Task[None]) -> None:
+    """Send the run's chunks as they are stored, then its end; stop as soon as the viewer is gone.
+
+    ``reader`` ends when the viewer closes (or breaks the protocol): sending after
+    that would write to a closing transport.
+    """
+    seq = -1
+    while not ws.closed and not reader.done():
+        chunks = await blocking(automation.chunks_after, run_id, seq)
+        for chunk in chunks:
+            if reader.done():
+                return
+            await ws.send_json({"type": "chunk", "seq": chunk.seq, "data": chunk.data.decode(errors="replace")})
+            seq = chunk.seq
+        if not chunks:
+            current = await blocking(automation.get_run, run_id)
+            if current is not None and current.status in FINAL:
+                await ws.send_json({"type": "end", "status": current.status, "bytes": current.output_bytes})
+                return
+            await asyncio.sleep(POLL_INTERVAL)
+
+
+@live_view
+async def device_console(request: web.Request) -> web.StreamResponse:
+    """A device's live console (``terminal monitor``) while it floods its log, as fast as the viewer reads.
+
+    A console can outpace any viewer: the connection's kernel send buffer is capped
+    (``CONSOLE_SEND_BUFFER``) so a slow viewer costs little memory, and the rest waits
+    in the app - backpressure, seen in "send waits" and the transport backlog.
+    """
+    device_id = int(request.match_info["device_id"])
+    ws = web.WebSocketResponse(heartbeat=30)
+    if not await _prepared(ws, request):
+        return web.Response(status=CLIENT_GONE)
+    sock = request.transport.get_extra_info("socket") if request.transport is not None else None
+    if sock is not None:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, CONSOLE_SEND_BUFFER)
+    reader = asyncio.create_task(_drain(ws))
+    sent = 0
+    try:
+        for block in console_log(f"device-{device_id}"):
+            if reader.done() or ws.closed or sent >= CONSOLE_LIMIT:
+                break
+            await ws.send_str(block)
+            sent += len(block)
+            await asyncio.sleep(0)  # let the other sessions run between two blocks
+    except ConnectionError:
+        pass  # the viewer left while a send waited for it
+    finally:
+        if not reader.done():
+            reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reader
+    await ws.close()
+    return ws
+
+
+class ViewerProtocolError(ValueError, InjectedError):
     """The browser sent a command the live view does not know."""
 
 
@@ -149,9 +243,41 @@ async def _drain(ws: web.WebSocketResponse) -> None:
             raise ViewerProtocolError(f"unknown command {message.data[:40]!r}")
 
 
-def build_app(enqueue: Enqueue) -> web.Application:
+async def _injected_background_faults(app: web.Application) -> AsyncIterator[None]:
+    """While the app runs: a simulated database failover every few seconds, and a stale plugin.
+
+    The failover invalidates one pooled connection (the "Connections invalidated
+    per second" panel); the plugin emits a metric the catalog no longer declares,
+    refused and counted in ``client.rejected`` (raised instead in strict mode).
+    """
+
+    async def loop() -> None:
+        ticks = 0
+        while True:
+            await asyncio.sleep(1.0)
+            ticks += 1
+            if ticks % FAILOVER_EVERY == 1:
+                await blocking(automation.invalidate_one_connection)
+                log.warning("injected fault: database failover, one pooled connection invalidated")
+            if ticks % STALE_PLUGIN_EVERY == 2:
+                try:
+                    get_emitter().increment("runner.restart")  # renamed long ago: not in the catalog
+                    log.warning("injected fault: a stale plugin emitted 'runner.restart', refused by the catalog")
+                except CatalogError as exc:  # strict mode
+                    log.warning("injected fault: a stale plugin's emission raised in strict mode: %s", exc)
+
+    task = asyncio.create_task(loop())
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+def build_app(enqueue: Enqueue, inject_faults: bool = True) -> web.Application:
     """The instrumented demo application; ``enqueue(run_id)`` schedules a run."""
     app = web.Application()
+    if inject_faults:
+        app.cleanup_ctx.append(_injected_background_faults)
     app[ENQUEUE_KEY] = enqueue
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/api/devices", devices)
@@ -159,6 +285,8 @@ def build_app(enqueue: Enqueue) -> web.Application:
     app.router.add_get("/api/devices/{device_id}/config", device_config)
     app.router.add_post("/api/runs", start_run)
     app.router.add_get("/api/runs/{run_id}", show_run)
+    app.router.add_post("/api/audits", start_audit)
     app.router.add_get("/api/stats", stats)
     app.router.add_get("/runs/{run_id}/live", run_live)
+    app.router.add_get("/devices/{device_id}/console", device_console)
     return instrument_app(app)

@@ -1,7 +1,8 @@
 """The NetAuto "Automation" context: create runs and append chunks, with the throughput hooks.
 
-These are the seed's ``Automation.create_run/1`` and ``append_chunk/1``: each
-calls the matching ``netauto_statsd`` hook after its own work succeeded.
+``create_run`` and ``append_chunk`` are where a NetAuto app creates runs and
+stores their output: each calls the matching ``netauto_statsd`` throughput hook
+after its own work succeeded.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 from sqlalchemy import func, select
 
 from netauto_demo.devices import PROTOCOLS, SITES, device_name
-from netauto_demo.models import Chunk, Device, Run, session, utcnow
+from netauto_demo.models import Chunk, Device, Run, get_engine, session, utcnow
 from netauto_statsd import chunk_appended, run_created, run_finished
 
 
@@ -48,6 +49,17 @@ def create_run(device_id: int, command: str) -> Run:
         db.flush()
     run_created(site=device.site, protocol=device.protocol, device=device.name)
     return run
+
+
+def create_audit_runs(command: str) -> list[int]:
+    """One run of ``command`` per device (a fleet audit); returns the run ids."""
+    return [create_run(device.id, command).id for device in list_devices()]
+
+
+def invalidate_one_connection() -> None:
+    """Simulate a database failover: the pooled connection in hand is invalidated (and replaced)."""
+    with get_engine().connect() as connection:
+        connection.invalidate()
 
 
 def append_chunk(run: Run, device: Device, seq: int, data: bytes) -> None:

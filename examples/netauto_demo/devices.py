@@ -7,11 +7,16 @@ telnet is slow and flaky, netconf is chatty, one site is far away.
 from __future__ import annotations
 
 import random
+from collections.abc import Iterator
 from dataclasses import dataclass
+
+from netauto_demo.faults import InjectedError
 
 SITES = ("par1", "lon1", "fra1", "nyc1")
 PROTOCOLS = ("ssh", "telnet", "netconf")
 COMMANDS = ("show version", "show interfaces", "show ip route", "show running-config", "get-config")
+#: a fleet audit runs this on every device: one short chunk
+AUDIT_COMMAND = "show clock"
 
 
 @dataclass(frozen=True)
@@ -33,15 +38,21 @@ BASE = {
 FAR_SITES = {"nyc1": 2.0}
 
 
-def profile(site: str, protocol: str) -> Profile:
-    """The profile of a device at ``site`` over ``protocol``."""
+def profile(site: str, protocol: str, command: str = "") -> Profile:
+    """The profile of a device at ``site`` over ``protocol`` running ``command``."""
     base = BASE.get(protocol, BASE["ssh"])
-    factor = FAR_SITES.get(site, 1.0)
-    return Profile(base.chunk_latency * factor, base.chunks, base.chunk_bytes, base.failure_rate, base.timeout_rate)
+    latency = base.chunk_latency * FAR_SITES.get(site, 1.0)
+    if command == AUDIT_COMMAND:
+        return Profile(latency, (1, 1), (40, 80), 0.0, 0.0)
+    return Profile(latency, base.chunks, base.chunk_bytes, base.failure_rate, base.timeout_rate)
 
 
-class DeviceError(RuntimeError):
+class DeviceError(RuntimeError, InjectedError):
     """The simulated device answered with an error."""
+
+
+class DeviceTimeoutError(TimeoutError, InjectedError):
+    """The simulated device stopped answering."""
 
 
 def device_name(index: int) -> str:
@@ -53,3 +64,18 @@ def fake_output(rng: random.Random, size: int, command: str, seq: int) -> bytes:
     """Plausible device output of about ``size`` bytes."""
     line = f"{command} [{seq}] interface Gi0/{rng.randint(0, 47)} up {rng.randint(0, 10**6)} pkts\n"
     return (line * (size // len(line) + 1)).encode()[:size]
+
+
+def console_log(device: str, block_bytes: int = 16_000) -> Iterator[str]:
+    """A device console with debugging on: an endless flood of log lines, ``block_bytes`` at a time."""
+    rng = random.Random(device)
+    seq = 0
+    while True:
+        lines = []
+        size = 0
+        while size < block_bytes:
+            seq += 1
+            line = f"{device} %IP-7-PACKET: seq {seq} Gi0/{rng.randint(0, 47)} len {rng.randint(64, 1500)}\n"
+            lines.append(line)
+            size += len(line)
+        yield "".join(lines)

@@ -12,7 +12,7 @@ import random
 import time
 
 from netauto_demo.automation import append_chunk, finish_run, get_run, set_status
-from netauto_demo.devices import DeviceError, fake_output, profile
+from netauto_demo.devices import DeviceError, DeviceTimeoutError, fake_output, profile
 from netauto_demo.models import Device, session
 from netauto_statsd import runner_lifecycle
 from netauto_statsd.scopes import status_of
@@ -30,7 +30,7 @@ def execute_run(run_id: int) -> int:
     if device is None:
         raise LookupError(f"run {run_id} has no device")
     set_status(run_id, "running")
-    behaviour = profile(device.site, device.protocol)
+    behaviour = profile(device.site, device.protocol, run.command)
     rng = random.Random(run_id)
     chunks = rng.randint(*behaviour.chunks)
     fail_at = rng.randrange(chunks) if rng.random() < behaviour.failure_rate else -1
@@ -44,7 +44,7 @@ def execute_run(run_id: int) -> int:
                 if seq == fail_at:
                     raise DeviceError(f"{device.name}: % Invalid input detected at '^' marker")
                 if seq == stall_at:
-                    raise TimeoutError(f"{device.name}: no answer within the command timeout")
+                    raise DeviceTimeoutError(f"{device.name}: no answer within the command timeout")
                 data = fake_output(rng, rng.randint(*behaviour.chunk_bytes), run.command, seq)
                 append_chunk(run, device, seq, data)
                 scope.add_bytes(len(data))

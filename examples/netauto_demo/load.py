@@ -2,7 +2,10 @@
 
 A mix of outcomes on purpose: some viewers leave early ("going away"), some
 requests name a run that does not exist (404) or send a bad body (400), and the
-simulated devices fail and time out at their profile's rates.
+simulated devices fail and time out at their profile's rates. With every
+``CONSOLE_EVERY``-th run a slow viewer opens a flooding device console (real
+backpressure), and a fleet audit (one run per device) floods the queue every
+``AUDIT_EVERY`` steps.
 """
 
 from __future__ import annotations
@@ -16,11 +19,21 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
+from yarl import URL
 
 from netauto_demo.devices import COMMANDS
+from netauto_demo.slow_viewer import watch_slowly
 
 #: steps (mod 10) of the fault tour: bad body, stale link, device config, duplicate device
 FAULT_STEPS = {2, 4, 6, 8}
+#: with every CONSOLE_EVERY-th run (from the 2nd) a slow viewer opens a device console
+CONSOLE_EVERY = 12
+#: a fleet audit at step 5, then every AUDIT_EVERY steps
+AUDIT_EVERY = 240
+
+
+class TargetUnreachableError(ConnectionError):
+    """The app the load generator should drive does not answer."""
 
 
 @dataclass
@@ -35,6 +48,8 @@ class LoadStats:
     viewers_left_early: int = 0
     messages: int = 0
     faults: int = 0
+    audits: int = 0
+    slow_viewers: int = 0
     run_states: dict[str, int] = field(default_factory=dict)
 
 
@@ -61,6 +76,27 @@ async def _viewer(http: aiohttp.ClientSession, base: str, run_id: int, stats: Lo
         stats.http_errors += 1
     finally:
         stats.viewers_open -= 1
+
+
+async def _slow_viewer(base: str, device_id: int, stats: LoadStats) -> None:
+    url = URL(base)
+    stats.viewers_open += 1
+    stats.slow_viewers += 1
+    try:
+        await watch_slowly(url.host or "127.0.0.1", url.port or 80, f"/devices/{device_id}/console")
+        stats.messages += 1
+    except (OSError, asyncio.TimeoutError, asyncio.IncompleteReadError):
+        stats.http_errors += 1
+    finally:
+        stats.viewers_open -= 1
+
+
+async def _audit(http: aiohttp.ClientSession, base: str, stats: LoadStats) -> None:
+    async with http.post(f"{base}/api/audits") as resp:
+        if resp.status == 201:
+            stats.audits += 1
+        else:
+            stats.http_errors += 1
 
 
 async def _start_run(http: aiohttp.ClientSession, base: str, devices: list[dict[str, Any]], rng: random.Random,
@@ -113,23 +149,38 @@ def _progress(stats: LoadStats, elapsed: float, sent: dict[str, int] | None) -> 
 
 
 async def generate(base: str, duration: float, rate: float, max_viewers: int, quiet: bool = False,
-                   metrics_stats: Any = None, seed: int = 7) -> LoadStats:  # fmt: skip
+                   metrics_stats: Any = None, seed: int = 7, stats: LoadStats | None = None) -> LoadStats:  # fmt: skip
     """Drive ``base`` (``http://host:port``) for ``duration`` seconds (0: until cancelled) at ``rate`` runs/s."""
     duration = duration if duration > 0 else float("inf")
-    stats = LoadStats()
+    stats = stats if stats is not None else LoadStats()  # the caller's, to report even when cancelled
     rng = random.Random(seed)
     viewers: set[asyncio.Task[None]] = set()
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as http:
-        async with http.get(f"{base}/api/devices") as resp:
-            devices = await resp.json()
+        try:
+            async with http.get(f"{base}/api/devices") as resp:
+                resp.raise_for_status()
+                devices = await resp.json()
+        except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as exc:
+            raise TargetUnreachableError(f"the app at {base} does not answer: {exc}") from None
         start = time.monotonic()
         next_run, next_report = start, start
+        steps = 0
         while (now := time.monotonic()) - start < duration:
             if now >= next_run:
                 next_run += 1.0 / rate
+                steps += 1
+                if steps % AUDIT_EVERY == 5:
+                    with contextlib.suppress(aiohttp.ClientError):
+                        await _audit(http, base, stats)
+                console = stats.runs_started % CONSOLE_EVERY == 1 and max_viewers > 0
                 run_id = await _start_run(http, base, devices, rng, stats)
+                watchers = []
                 if run_id is not None and len(viewers) < max_viewers:
-                    task = asyncio.create_task(_viewer(http, base, run_id, stats, rng))
+                    watchers.append(_viewer(http, base, run_id, stats, rng))
+                if run_id is not None and console:
+                    watchers.append(_slow_viewer(base, rng.choice(devices)["id"], stats))
+                for watcher in watchers:
+                    task = asyncio.create_task(watcher)
                     viewers.add(task)
                     task.add_done_callback(viewers.discard)
             if now >= next_report:

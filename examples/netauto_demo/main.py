@@ -8,7 +8,9 @@ With no services configured, ``all`` still runs: SQLite in a temporary
 directory, and for RQ ``REDIS_URL`` if set, else a local ``redis-server`` it
 starts itself when the binary is on PATH, else jobs run in-process in a thread
 pool (RQ needs a Redis even in its synchronous mode) - it says which it chose.
-Metrics go to the exporter the environment names (``DD_DOGSTATSD_URL`` etc.).
+Metrics go to the exporter the environment names (``DD_DOGSTATSD_URL`` etc.);
+the demo says where at start, and says so once when they stop arriving.
+Deliberate faults are one log line each; anything else keeps its traceback.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import logging
 import os
 import shutil
 import signal
@@ -27,16 +30,13 @@ import time
 from collections.abc import Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 
+from netauto_demo.console import ExporterWatch, UsageError, destination, say, usage_error, validate
+from netauto_demo.faults import quiet_injected_faults
 from netauto_statsd.emitter import get_emitter
 
 QUEUE_NAME = "runs"
 JOB_TIMEOUT = 60
 WORKERS = 2
-
-
-def say(message: str) -> None:
-    """Tell the operator what the demo is doing (stderr, so stdout stays clean)."""
-    print(f"netauto-statsd demo: {message}", file=sys.stderr, flush=True)
 
 
 def _free_port() -> int:
@@ -118,6 +118,7 @@ def run_worker(redis_url: str) -> int:
     from netauto_statsd.integrations.rq import InstrumentedWorker, declare_job_functions
 
     declare_job_functions([JOB_FUNCTION])
+    quiet_injected_faults()
     worker = InstrumentedWorker([QUEUE_NAME], connection=Redis.from_url(redis_url))
     worker.work(logging_level="WARNING")
     return 0
@@ -151,6 +152,7 @@ def _print_summary(stats: object, elapsed: float) -> None:
                 f"  runs started: {stats.runs_started}; by status: {stats.run_states}",
                 f"  viewers: {stats.viewers_total} (left early {stats.viewers_left_early}); messages {stats.messages}",
                 f"  deliberate 4xx requests: {stats.bad_requests}; http errors: {stats.http_errors}",
+                f"  slow viewers (backpressure): {stats.slow_viewers}; fleet audits: {stats.audits}",
                 f"  metrics from this process: {sent}",
             ]
         ),
@@ -207,39 +209,61 @@ async def _app(args: argparse.Namespace) -> int:
 
 
 async def _load(args: argparse.Namespace) -> int:
-    from netauto_demo.load import generate
+    from netauto_demo.load import LoadStats, generate
 
-    started = time.monotonic()
-    stats = await generate(args.target.rstrip("/"), args.duration, args.rate, args.viewers, args.quiet)
-    _print_summary(stats, time.monotonic() - started)
+    started, stats = time.monotonic(), LoadStats()
+    try:
+        await generate(args.target.rstrip("/"), args.duration, args.rate, args.viewers, args.quiet, stats=stats)
+    finally:  # also when stopped (SIGTERM, Ctrl-C): what it did so far
+        if stats.runs_started or stats.bad_requests or stats.faults:
+            _print_summary(stats, time.monotonic() - started)
     return 0
 
 
 async def _until_signalled(main: Callable[[argparse.Namespace], Awaitable[int]], args: argparse.Namespace) -> int:
-    """Run ``main``; SIGTERM/SIGINT (``docker compose stop``) cancel it so cleanup and the last flush run."""
+    """Run ``main``; SIGTERM/SIGINT (``docker compose stop``) cancel it so cleanup and the last flush run.
+
+    Meanwhile an :class:`ExporterWatch` says when metrics stop arriving, and when they flow again.
+    """
     task = asyncio.ensure_future(main(args))
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, task.cancel)
+    watch = asyncio.ensure_future(ExporterWatch(get_emitter().stats, destination().split(" (")[0]).run())
     try:
         return await task
     except asyncio.CancelledError:
         say("stopped")
         return 0
+    finally:
+        watch.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await watch
 
 
 def run_demo(args: argparse.Namespace) -> int:
-    """Entry point of ``netauto-statsd demo``."""
+    """Entry point of ``netauto-statsd demo``: exit 2 on a bad argument, 1 when the ``--target`` is down."""
+    from netauto_demo.load import TargetUnreachableError
+
+    try:
+        validate(args)
+        if args.role == "worker" and not os.environ.get("REDIS_URL"):
+            raise UsageError("--role worker needs REDIS_URL (the RQ broker), e.g. REDIS_URL=redis://127.0.0.1:6379/0")
+    except UsageError as error:
+        return usage_error(error)
+    quiet_injected_faults()
+    # datadog logs every packet it cannot send; ExporterWatch says it once instead
+    logging.getLogger("datadog.dogstatsd").setLevel(logging.ERROR)
+    say(f"metrics go to {destination()}")
     try:
         if args.role == "worker":
-            url = os.environ.get("REDIS_URL")
-            if not url:
-                say("--role worker needs REDIS_URL")
-                return 2
-            return run_worker(url)
+            return run_worker(os.environ["REDIS_URL"])
         main = {"all": _all, "app": _app, "load": _load}[args.role]
         return asyncio.run(_until_signalled(main, args))
+    except TargetUnreachableError as exc:
+        say(f"error: {exc}; start it first (--role app) or fix --target")
+        return 1
     except KeyboardInterrupt:
         return 130
     finally:

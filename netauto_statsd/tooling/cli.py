@@ -268,10 +268,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--role", choices=("all", "app", "worker", "load"), default="all", help="default: all together")
     p.add_argument("--duration", type=float, default=60.0, help="seconds of load; 0 runs until stopped (default 60)")
     p.add_argument("--rate", type=float, default=2.0, help="runs started per second (default 2)")
-    p.add_argument("--devices", type=int, default=24, help="simulated devices (default 24)")
+    p.add_argument("--devices", type=int, default=120, help="simulated devices (default 120: more than 100 folds)")
     p.add_argument("--viewers", type=int, default=6, help="max concurrent live viewers (default 6)")
     p.add_argument("--port", type=int, default=0, help="HTTP port of the app (default: any free port)")
-    p.add_argument("--target", default="http://127.0.0.1:8080", help="app URL for --role load")
+    p.add_argument("--target", help="app URL for --role load (required there), e.g. http://127.0.0.1:8080")
     p.add_argument("--quiet", action="store_true", help="no progress display")
     p.set_defaults(handler=cmd_demo)
     return parser

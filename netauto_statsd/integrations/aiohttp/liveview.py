@@ -181,6 +181,8 @@ class _Session(_Pending):
         emitter = get_emitter()
         tags = self.tags
         sent, self.sent = self.sent, 0
+        if sent < 0:  # a send counted in an earlier publish failed since: take it off the next one
+            self.sent, sent = sent, 0
         received, self.received = self.received, 0
         waits, self.waits = self.waits, []
         if sent:
