@@ -148,11 +148,6 @@ def test_check_live_proof_passes_with_the_right_setting(version: ExporterVersion
     assert "check OK" in done.stdout
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 17.1 (tooling helper): the live proof must send the real wire and recommend the setting; "
-    "remove this marker once that check is merged",
-)
 @pytest.mark.parametrize("compat_version", [e for e in EXPORTERS if e.compat], ids=lambda e: e.id)
 def test_check_fails_and_names_the_setting_without_it(compat_version: ExporterVersion) -> None:
     done = _check(compat_version, "")

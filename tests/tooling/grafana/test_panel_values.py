@@ -314,6 +314,9 @@ def alert_expectations() -> dict[str, Expect]:
         "NetautoClientCardinalityOverflow": exact({}),
         "NetautoClientRejected": positive(g(env=env, reason="unknown_metric")),
         "StatsdExporterDown": exact({}),
+        # the known traffic runs against one exporter that never restarts
+        "StatsdExporterRestarted": exact({}),
+        "StatsdExporterCrashLooping": exact({}),
         "StatsdExporterPacketDrops": exact({}),
         "StatsdExporterDroppingEvents": exact({}),
         "StatsdExporterSampleErrors": exact({}),
