@@ -15,6 +15,8 @@ Ours (all optional):
 ``NETAUTO_STATSD_FLUSH_INTERVAL``  seconds between background flushes (default ``0.5``)
 ``NETAUTO_STATSD_MAX_PACKET``      max datagram payload in bytes (default ``1432``)
 ``NETAUTO_STATSD_TRANSPORT``       ``dogstatsd`` (default) or ``statsd`` (plain, tags in the name)
+``NETAUTO_STATSD_DISABLE``         metric groups to drop, comma-separated (``db,http``); names
+                                   from ``netauto-statsd catalog`` (the catalog's families)
 =================================  =========================================================
 """
 
@@ -24,7 +26,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from netauto_statsd.catalog import DEFAULT_NAMESPACE
+from netauto_statsd.catalog import DEFAULT_NAMESPACE, groups
 
 _TRUE = {"1", "true", "yes", "on"}
 TRANSPORTS = ("dogstatsd", "statsd")
@@ -44,6 +46,7 @@ _VARIABLES = {
     "flush_interval": "NETAUTO_STATSD_FLUSH_INTERVAL",
     "max_packet": "NETAUTO_STATSD_MAX_PACKET",
     "transport": "NETAUTO_STATSD_TRANSPORT",
+    "disabled_groups": "NETAUTO_STATSD_DISABLE",
 }
 
 
@@ -62,8 +65,16 @@ class Settings:
     #: explicit destination; ``None`` lets datadog resolve DD_* variables
     host: str | None = None
     port: int | None = None
+    #: metric groups (catalog families) dropped at the emitter, e.g. ``("db", "http")``
+    disabled_groups: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
+        unknown = [g for g in self.disabled_groups if g not in groups()]
+        if unknown:
+            raise ConfigError(
+                f"unknown metric group(s) {', '.join(map(repr, unknown))}; groups: {', '.join(groups())}",
+                "disabled_groups",
+            )
         if self.transport not in TRANSPORTS:
             raise ConfigError(f"transport must be one of {TRANSPORTS}, got {self.transport!r}", "transport")
         if not 0.01 <= self.flush_interval <= 60:
@@ -101,6 +112,7 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
             max_packet=int(_number(env, "NETAUTO_STATSD_MAX_PACKET", 1432, int)),
             transport=env.get("NETAUTO_STATSD_TRANSPORT", "dogstatsd").lower(),
             disabled=env.get("DD_DOGSTATSD_DISABLE", "").lower() in _TRUE,
+            disabled_groups=tuple(g.strip() for g in env.get("NETAUTO_STATSD_DISABLE", "").split(",") if g.strip()),
         )
     except ConfigError as exc:
         variable = _VARIABLES.get(exc.setting)

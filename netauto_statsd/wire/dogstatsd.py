@@ -100,12 +100,17 @@ class DogStatsdTransport:
             size = 0
             client.open_buffer()
             try:
-                for method, metric, value, tags in self._lines(batch):
+                for method, metric, value, tags, rate in self._lines(batch):
                     length = prefix + len(metric) + len(value) + sum(len(t) + 1 for t in tags) + const + 8
+                    if rate != 1:
+                        length += len(str(rate)) + 2
                     if size and size + length > limit:
                         failed += not client.flush()
                         size = 0
-                    getattr(client, method)(metric, value, tags=tags)
+                    if rate == 1:
+                        getattr(client, method)(metric, value, tags=tags)
+                    else:  # already sampled by the emitter: the client must not sample again
+                        client._report(metric, "h", value, tags, rate, sampling=False)
                     size += length
                 if size:
                     failed += not client.flush()
@@ -116,15 +121,15 @@ class DogStatsdTransport:
                 client.close_buffer()
             return failed
 
-    def _lines(self, batch: Batch) -> Iterator[tuple[str, str, str, list[str]]]:
-        """Yield ``(client method, metric, value text, tags)`` for every line of ``batch``."""
+    def _lines(self, batch: Batch) -> Iterator[tuple[str, str, str, list[str], float]]:
+        """Yield ``(client method, metric, value text, tags, sample rate)`` for every line of ``batch``."""
         for (metric, pairs), value in batch.counters.items():
-            yield "count", metric.name, format_number(value), tag_list(pairs)
+            yield "count", metric.name, format_number(value), tag_list(pairs), 1
         for (metric, pairs), value in batch.gauges.items():
             tags = tag_list(pairs)
             if value < 0:  # a leading '-' is a relative change: set 0 first, then move down
-                yield "gauge", metric.name, "0", tags
-            yield "gauge", metric.name, format_number(value), tags
+                yield "gauge", metric.name, "0", tags, 1
+            yield "gauge", metric.name, format_number(value), tags, 1
         # Everything on a histogram line but its values, as sized in send() (so a
         # full chunk fits one datagram): namespace, constant tags and separators.
         prefix = len(self.settings.namespace) + 1 if self.settings.namespace else 0
@@ -133,7 +138,13 @@ class DogStatsdTransport:
             tags = tag_list(pairs)
             room = self.settings.max_packet - overhead - len(metric.name) - sum(len(t) + 1 for t in tags)
             for chunk in pack_values(values, max(32, room)):
-                yield "histogram", metric.name, chunk, tags
+                yield "histogram", metric.name, chunk, tags, 1
+        for (metric, pairs), groups in batch.sampled.items():
+            tags = tag_list(pairs)
+            for rate, values in groups:
+                room = self.settings.max_packet - overhead - len(metric.name) - sum(len(t) + 1 for t in tags)
+                for chunk in pack_values(values, max(32, room - len(str(rate)) - 2)):
+                    yield "histogram", metric.name, chunk, tags, rate
 
     def close(self) -> None:
         """Close the client's socket."""

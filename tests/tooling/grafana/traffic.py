@@ -154,6 +154,7 @@ def synthetic_traffic(exporter: Exporter, prometheus: Prometheus) -> TrafficRepo
         pending_alerts=frozenset(
             {"NetautoRunnerErrorRatioHigh", "NetautoClientCardinalityOverflow", "NetautoClientRejected"}
         ),
+        unexercised=CLIENT_FAULTS,
     )
 
 
@@ -161,7 +162,11 @@ def synthetic_traffic(exporter: Exporter, prometheus: Prometheus) -> TrafficRepo
 #: inject (handler bugs, database errors, cardinality abuse, bad emissions).
 #: What the demo cannot produce: client self-faults, broken DB connections, and sends that
 #: wait >= 1 ms (real backpressure); the synthetic source covers them.
-DEMO_UNEXERCISED = frozenset({"db.pool.invalidated", "client.overflow", "client.rejected", "liveview.send_latency"})
+#: Client loss counters that need faults neither source injects (tested in tests/runtime/core/test_hostile.py).
+CLIENT_FAULTS = frozenset({"client.unexpected_value", "client.sampled", "client.dropped", "client.send_failures"})
+DEMO_UNEXERCISED = (
+    frozenset({"db.pool.invalidated", "client.overflow", "client.rejected", "liveview.send_latency"}) | CLIENT_FAULTS
+)
 DEMO_SECONDS = 30
 
 

@@ -1,0 +1,192 @@
+"""Metric objects' way in: unbound calls (``RUNS_CREATED.inc(site=...)``) and bound children.
+
+A bound child (``RUNS_CREATED.bind(site="par1", protocol="ssh")``) resolves its
+tags once and keeps the context id; its ``inc()`` / ``observe()`` / ``set()`` /
+``add()`` then cost one identity check (the :mod:`.epoch`), a type check and a
+dict update under the aggregator's lock - the same work as prometheus_client's
+prebound child. It re-resolves when the epoch moves: the process-wide emitter was
+replaced (:func:`configure`, the test recorder), a listener was attached, or the
+process forked. Anything unusual (a refused tag, a folded value, a listener, a
+bad value) takes the ordinary path, with its checks and counters.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from netauto_statsd.catalog.model import Metric
+from netauto_statsd.emitter import epoch, process
+from netauto_statsd.emitter.aggregate import Aggregator
+from netauto_statsd.emitter.core import Emitter
+from netauto_statsd.emitter.resolve import COUNTER, GAUGE, HISTOGRAM
+from netauto_statsd.emitter.values import MAX_MAGNITUDE
+
+_MAX = MAX_MAGNITUDE
+_NEVER = object()
+
+
+# --------------------------------------------------------------- unbound calls
+def _emitter() -> Emitter:
+    emitter = process._default
+    return emitter if emitter is not None else process.get_emitter()
+
+
+def count(metric: Metric, value: object, tags: dict[str, object]) -> None:
+    """``Counter.inc``."""
+    _emitter().count(metric.name, metric, value, tags)
+
+
+def observe(metric: Metric, value: object, tags: dict[str, object]) -> None:
+    """``Histogram.observe``."""
+    _emitter().observe(metric.name, metric, value, tags)
+
+
+def set_gauge(metric: Metric, value: object, tags: dict[str, object]) -> None:
+    """``Gauge.set``."""
+    _emitter().set_gauge(metric.name, metric, value, tags)
+
+
+def move_gauge(metric: Metric, delta: object, tags: dict[str, object]) -> None:
+    """``Gauge.add``."""
+    _emitter().move_gauge(metric.name, metric, delta, tags)
+
+
+# -------------------------------------------------------------- bound children
+class _Bound:
+    __slots__ = ("_agg", "_cid", "_emitter", "_epoch", "_seen", "metric", "tags")
+    kind = ""
+
+    def __init__(self, metric: Metric, tags: dict[str, object]) -> None:
+        self.metric = metric
+        self.tags = dict(tags)
+        self._epoch: object = _NEVER  # equal to epoch.current only when the fast path applies
+        self._seen: object = _NEVER  # the epoch the resolution below belongs to
+        self._agg: Aggregator = Aggregator(0)
+        self._cid = -1
+        self._refresh()  # strict mode: a bad tag raises here, at bind time
+
+    def _refresh(self) -> None:
+        emitter = _emitter()
+        current = epoch.current
+        self._emitter = emitter
+        self._seen = current
+        self._epoch = _NEVER
+        found = emitter.resolve(self.metric, self.kind, self.tags)
+        if found is None or found.bumps or emitter.listener is not None:
+            return  # every call takes the ordinary path (it counts what needs counting)
+        self._agg = emitter._agg
+        self._cid = found.cid
+        emitter.ensure_running()
+        self._epoch = current
+
+    def _stale(self) -> bool:
+        """Re-resolve if the epoch moved; True if the fast path now applies."""
+        if self._seen is not epoch.current:
+            self._refresh()
+        return self._epoch is epoch.current
+
+    def __repr__(self) -> str:
+        return f"<bound {self.metric.name} {self.tags}>"
+
+
+class BoundCounter(_Bound):
+    """A counter with its tags fixed (from ``Counter.bind``)."""
+
+    __slots__ = ()
+    kind = COUNTER
+
+    def inc(self, value: float = 1) -> None:
+        """Add ``value`` (>= 0)."""
+        cls = value.__class__
+        if self._epoch is epoch.current and (cls is int or cls is float) and 0 <= value <= _MAX:
+            agg = self._agg
+            cid = self._cid
+            with agg.lock:
+                counters = agg.counters
+                total = counters.get(cid, 0) + value
+                if total <= _MAX:
+                    counters[cid] = total
+                    agg.accepted += 1
+                    return
+        if self._epoch is not epoch.current and self._stale():
+            self.inc(value)
+        else:
+            self._emitter.count(self.metric.name, self.metric, value, self.tags)
+
+
+class BoundHistogram(_Bound):
+    """A histogram with its tags fixed (from ``Histogram.bind``)."""
+
+    __slots__ = ()
+    kind = HISTOGRAM
+
+    def observe(self, value: float) -> None:
+        """Record one observation."""
+        cls = value.__class__
+        if self._epoch is epoch.current and (cls is float or cls is int) and -_MAX <= value <= _MAX:
+            agg = self._agg
+            with agg.lock:
+                samples = agg.histograms.get(self._cid)
+                if samples is not None and len(samples) < agg.capacity:
+                    samples.append(value)
+                else:
+                    agg.add_sample(self._cid, value)
+                agg.accepted += 1
+            return
+        if self._epoch is not epoch.current and self._stale():
+            self.observe(value)
+        else:
+            self._emitter.observe(self.metric.name, self.metric, value, self.tags)
+
+
+class BoundGauge(_Bound):
+    """A gauge with its tags fixed (from ``Gauge.bind``)."""
+
+    __slots__ = ()
+    kind = GAUGE
+
+    def set(self, value: float) -> None:
+        """Set this process's value."""
+        cls = value.__class__
+        if self._epoch is epoch.current and (cls is float or cls is int) and -_MAX <= value <= _MAX:
+            agg = self._agg
+            with agg.lock:
+                agg.gauges[self._cid] = value
+                agg.accepted += 1
+            return
+        if self._epoch is not epoch.current and self._stale():
+            self.set(value)
+        else:
+            self._emitter.set_gauge(self.metric.name, self.metric, value, self.tags)
+
+    def add(self, delta: float) -> None:
+        """Move this process's value by ``delta``."""
+        cls = delta.__class__
+        if self._epoch is epoch.current and (cls is float or cls is int) and -_MAX <= delta <= _MAX:
+            agg = self._agg
+            with agg.lock:
+                gauges = agg.gauges
+                gauges[self._cid] = gauges.get(self._cid, 0) + delta
+                agg.accepted += 1
+            return
+        if self._epoch is not epoch.current and self._stale():
+            self.add(delta)
+        else:
+            self._emitter.move_gauge(self.metric.name, self.metric, delta, self.tags)
+
+
+_BOUND: dict[str, type[_Bound]] = {"counter": BoundCounter, "histogram": BoundHistogram, "gauge": BoundGauge}
+
+
+def bind(metric: Metric, tags: dict[str, object]) -> _Bound:
+    """``Metric.bind``: a child of the right kind."""
+    return _BOUND[metric.type](metric, tags)
+
+
+def install(runtime: Any) -> None:
+    """Point the catalog's metric objects at these entry points (done on the first emission)."""
+    runtime.count = count
+    runtime.observe = observe
+    runtime.set_gauge = set_gauge
+    runtime.move_gauge = move_gauge
+    runtime.bind = bind
