@@ -23,13 +23,22 @@ Throughput hooks (the seed's ``create_run/1`` and ``append_chunk/1``)::
 from __future__ import annotations
 
 import contextvars
-from typing import Any
+import functools
+import inspect
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from netauto_statsd.catalog import Metric, throughput
 from netauto_statsd.catalog import runner as runner_metrics
 from netauto_statsd.emitter import get_emitter
-from netauto_statsd.emitter.bound import count, observe
+from netauto_statsd.emitter.bound import BoundCounter, BoundOutcome, bind
+from netauto_statsd.emitter.bound import count_with as count
+from netauto_statsd.emitter.bound import observe_with as observe
 from netauto_statsd.scopes import STATUS_ERROR, Instrument, Scope, TagSource, status_of
+
+F = TypeVar("F", bound=Callable[..., Any])
+_perf_counter = time.perf_counter
 
 _current: contextvars.ContextVar[Scope | None] = contextvars.ContextVar("netauto_statsd_run", default=None)
 
@@ -60,6 +69,53 @@ class runner_lifecycle(Instrument):  # noqa: N801 - reads as a decorator
 
     def __init__(self, tags: TagSource = None) -> None:
         super().__init__(tags)
+        self._start_child: BoundCounter | None = None
+        self._done: BoundOutcome | None = None
+
+    def __call__(self, func: F) -> F:
+        """Decorate ``func``; with fixed tags, a call that returns costs two locked updates.
+
+        The children are bound on the first call (strict mode raises there for a bad
+        tag) and follow emitter changes themselves. Failures, cancellations, an
+        explicit status and coroutine functions take the ordinary (guarded) path.
+        """
+        if not isinstance(self._tags, dict) or inspect.iscoroutinefunction(func):
+            return super().__call__(func)
+        fixed = self._tags
+
+        @functools.wraps(func)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            start, done = self._start_child, self._done
+            if start is None or done is None:
+                start, done = self._bind_children(fixed)
+            scope = Scope(fixed)
+            token = _current.set(scope)
+            start.inc()
+            try:
+                result = func(*args, **kwargs)
+            except BaseException as exc:
+                self._exit_hook(token)
+                self._finish(scope, exc)
+                raise
+            _current.reset(token)  # same thread, same context: the token is ours
+            if scope.status is None:
+                done.record(_perf_counter() - scope.started, scope.bytes)
+            else:
+                self._finish(scope, None)
+            return result
+
+        return wrapper  # type: ignore[return-value]
+
+    def _bind_children(self, tags: dict[str, object]) -> tuple[BoundCounter, BoundOutcome]:
+        ok = {**tags, "status": "ok"}
+        start: BoundCounter = bind(runner_metrics.STARTS, tags)  # type: ignore[assignment]
+        done = BoundOutcome(
+            bind(runner_metrics.STOPS, ok),  # type: ignore[arg-type]
+            bind(runner_metrics.DURATION, ok),  # type: ignore[arg-type]
+            bind(runner_metrics.BYTES, ok),  # type: ignore[arg-type]
+        )
+        self._start_child, self._done = start, done
+        return start, done
 
     def begin(self, scope: Scope) -> None:
         """Count the start."""

@@ -16,7 +16,7 @@ tooling reads these declarations without loading the runtime.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 if TYPE_CHECKING:
     from netauto_statsd.emitter.bound import BoundCounter, BoundGauge, BoundHistogram
@@ -127,9 +127,20 @@ class Metric:
     area: str = "core"
     module: str = "netauto_statsd.catalog"
     tag_keys: tuple[str, ...] = field(init=False)
+    if TYPE_CHECKING:  # runtime state, not a field: see __post_init__
+        _kids: ClassVar[dict[tuple[tuple[str, object], ...], Any]]
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "tag_keys", tuple(t.key for t in self.tags))
+        # Bound children for repeated unbound calls, keyed by the call's tag items (runtime state,
+        # not part of the contract: excluded from equality, hashing and pickling).
+        object.__setattr__(self, "_kids", {})
+
+    def __getstate__(self) -> dict[str, object]:
+        return {k: v for k, v in self.__dict__.items() if k != "_kids"}
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        self.__dict__.update(state, _kids={})
 
     # Equal metrics have equal names: hashing the name (cached by str) keeps contexts
     # cheap as dict keys, instead of hashing every field at every flush.
@@ -153,7 +164,14 @@ class Counter(Metric):
 
         >>> RUNS_CREATED.inc(site="par1", protocol="ssh")  # doctest: +SKIP
         """
-        _runtime.count(self, value, tags)
+        try:
+            child = self._kids.get(tuple(tags.items()))
+        except Exception:  # an unhashable (or hostile) tag value: resolved on every call
+            child = None
+        if child is None:
+            _runtime.count(self, value, tags)
+        else:
+            child.inc(value)
 
     def bind(self, **tags: object) -> BoundCounter:
         """A child with these tags fixed: its ``inc()`` skips all per-call resolution."""
@@ -169,7 +187,14 @@ class Histogram(Metric):
 
     def observe(self, value: float, /, **tags: object) -> None:
         """Record one observation for these tags."""
-        _runtime.observe(self, value, tags)
+        try:
+            child = self._kids.get(tuple(tags.items()))
+        except Exception:
+            child = None
+        if child is None:
+            _runtime.observe(self, value, tags)
+        else:
+            child.observe(value)
 
     def bind(self, **tags: object) -> BoundHistogram:
         """A child with these tags fixed: its ``observe()`` skips all per-call resolution."""

@@ -1,6 +1,7 @@
 """Aggregation between flushes: one typed store per kind, under one lock.
 
-* counters: ``{context id: running sum}``; a sum that would leave float64 is refused;
+* counters: a list indexed by context id (the hot path is one ``+=``); a window or
+  lifetime sum that leaves float64 is refused at flush and counted;
 * gauges: ``{context id: value}``, kept across flushes (re-sent while the process lives);
 * histograms: ``{context id: samples}``, at most :data:`SAMPLES_PER_CONTEXT` per flush.
   Past that a context keeps a uniform sample (reservoir sampling) and the flush
@@ -51,10 +52,11 @@ def exact_rate(repeat: int) -> float:
 class Window:
     """What one flush takes out of the stores (context ids, not contexts yet)."""
 
-    counters: dict[int, float]
+    counters: list[float]
     gauges: dict[int, float]
     histograms: dict[int, list[float]]
     offered: dict[int, int]  # contexts that sampled: how many samples they were offered
+    zeros: set[int]  # counters incremented by exactly 0
     extra: dict[int, float] = field(default_factory=dict)  # client counters added while building
 
 
@@ -64,21 +66,29 @@ class Aggregator:
     def __init__(self, samples_per_context: int = SAMPLES_PER_CONTEXT) -> None:
         self.lock = threading.Lock()
         self.capacity = samples_per_context
-        self.counters: dict[int, float] = {}
+        self.counters: list[float] = []
         self.gauges: dict[int, float] = {}
         self.histograms: dict[int, list[float]] = {}
         self.offered: dict[int, int] = {}
+        self.zeros: set[int] = set()  # counters incremented by 0 in this window
         self.accepted = 0
         self._totals: dict[int, float] = {}  # counter sums already sent, per context
 
     # ------------------------------------------------------------------- adds
-    def add_count(self, cid: int, value: float) -> bool:
-        """Add to a counter; False (nothing added) if its sum would overflow float64."""
-        total = self.counters.get(cid, 0) + value
-        if total > MAX_MAGNITUDE:
-            return False
-        self.counters[cid] = total
-        return True
+    def reserve(self, cid: int) -> None:
+        """Make room for context ``cid`` in the counter list (call with the lock held)."""
+        missing = cid + 1 - len(self.counters)
+        if missing > 0:
+            self.counters.extend([0] * missing)
+
+    def add_count(self, cid: int, value: float) -> None:
+        """Add to a counter (a sum past float64 is refused at flush)."""
+        counters = self.counters
+        if cid >= len(counters):
+            self.reserve(cid)
+        counters[cid] += value
+        if not value:  # an explicit 0 still creates the series (e.g. errors at 0, so rate() works)
+            self.zeros.add(cid)
 
     def add_sample(self, cid: int, value: float) -> None:
         """Keep one histogram observation (or sample it in, past the per-flush capacity)."""
@@ -119,15 +129,16 @@ class Aggregator:
         self.gauges[cid] = self.gauges.get(cid, 0) + delta
 
     def bump(self, cid: int, value: float = 1) -> None:
-        """Add to one of the client's own counters (never refused)."""
-        self.counters[cid] = min(self.counters.get(cid, 0) + value, MAX_MAGNITUDE)
+        """Add to one of the client's own counters."""
+        self.add_count(cid, value)
 
     # ------------------------------------------------------------------ drain
     def drain(self) -> Window:
         """Take the current window out of the stores (gauges are copied, they live on)."""
         with self.lock:
-            window = Window(self.counters, dict(self.gauges), self.histograms, self.offered)
-            self.counters, self.histograms, self.offered = {}, {}, {}
+            window = Window(self.counters, dict(self.gauges), self.histograms, self.offered, self.zeros)
+            self.counters = [0] * len(window.counters)
+            self.histograms, self.offered, self.zeros = {}, {}, set()
         return window
 
     def build(self, window: Window, contexts: list[Context], client: ClientContext) -> Batch:
@@ -159,14 +170,19 @@ class Aggregator:
             key = client("client.sampled", (("metric", normalise_value(context[0].name)),))
             extra[key] = extra.get(key, 0) + min(offered, kept * MAX_REPEAT) - kept
         totals = self._totals
-        for cid, value in window.counters.items():
-            total = totals.get(cid, 0) + value
-            if total > MAX_MAGNITUDE:  # the exporter's sum would become +Inf for good
-                over = client("client.rejected", (("reason", "counter_overflow"),))
-                extra[over] = extra.get(over, 0) + 1
-                continue
-            totals[cid] = total
-            batch.counters[contexts[cid]] = value
+        counters = window.counters
+        if window.zeros or any(counters):
+            zeros = window.zeros
+            for cid, value in enumerate(counters):
+                if not value and cid not in zeros:
+                    continue
+                total = totals.get(cid, 0) + value
+                if total > MAX_MAGNITUDE:  # the exporter's sum would become +Inf for good
+                    over = client("client.rejected", (("reason", "counter_overflow"),))
+                    extra[over] = extra.get(over, 0) + 1
+                    continue
+                totals[cid] = total
+                batch.counters[contexts[cid]] = value
         for cid, value in extra.items():
             context = contexts[cid]
             batch.counters[context] = batch.counters.get(context, 0) + value
@@ -176,5 +192,5 @@ class Aggregator:
     def after_fork_in_child(self) -> None:
         """Start empty with a fresh lock: the parent still owns (and sends) what it aggregated."""
         self.lock = threading.Lock()
-        self.counters, self.gauges, self.histograms, self.offered = {}, {}, {}, {}
+        self.counters, self.gauges, self.histograms, self.offered, self.zeros = [], {}, {}, {}, set()
         self._totals = {}

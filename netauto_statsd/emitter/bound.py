@@ -14,11 +14,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from netauto_statsd.catalog.model import Metric
+from netauto_statsd.catalog.model import CatalogError, Metric
 from netauto_statsd.emitter import epoch, process
 from netauto_statsd.emitter.aggregate import Aggregator
 from netauto_statsd.emitter.core import Emitter
-from netauto_statsd.emitter.resolve import COUNTER, GAUGE, HISTOGRAM
+from netauto_statsd.emitter.resolve import COUNTER, GAUGE, HISTOGRAM, cacheable
 from netauto_statsd.emitter.values import MAX_MAGNITUDE
 
 _MAX = MAX_MAGNITUDE
@@ -31,14 +31,57 @@ def _emitter() -> Emitter:
     return emitter if emitter is not None else process.get_emitter()
 
 
+#: Bound children kept per metric for repeated unbound calls (cleared when full).
+KIDS_PER_METRIC = 1000
+
+
+def _adopt(metric: Metric, tags: dict[str, object]) -> None:
+    """Keep a bound child for this tag set, so the next identical unbound call is a bound call."""
+    if not cacheable(metric.name, tags):
+        return
+    kids: dict[tuple[tuple[str, object], ...], _Bound] = metric._kids
+    if len(kids) >= KIDS_PER_METRIC:
+        kids.clear()
+    try:
+        kids[tuple(tags.items())] = _BOUND[metric.type](metric, tags)
+    except CatalogError:  # strict mode: already raised by the call itself
+        pass
+
+
 def count(metric: Metric, value: object, tags: dict[str, object]) -> None:
-    """``Counter.inc``."""
+    """``Counter.inc`` (first call with these tags, or tags that cannot be cached)."""
     _emitter().count(metric.name, metric, value, tags)
+    _adopt(metric, tags)
 
 
 def observe(metric: Metric, value: object, tags: dict[str, object]) -> None:
-    """``Histogram.observe``."""
+    """``Histogram.observe`` (first call with these tags, or tags that cannot be cached)."""
     _emitter().observe(metric.name, metric, value, tags)
+    _adopt(metric, tags)
+
+
+def count_with(metric: Metric, value: object, tags: dict[str, object]) -> None:
+    """``metric.inc(value, **tags)`` for a tags mapping (keys need not be valid identifiers)."""
+    try:
+        child = metric._kids.get(tuple(tags.items()))
+    except TypeError:
+        child = None
+    if child is None:
+        count(metric, value, tags)
+    else:
+        child.inc(value)
+
+
+def observe_with(metric: Metric, value: object, tags: dict[str, object]) -> None:
+    """``metric.observe(value, **tags)`` for a tags mapping."""
+    try:
+        child = metric._kids.get(tuple(tags.items()))
+    except TypeError:
+        child = None
+    if child is None:
+        observe(metric, value, tags)
+    else:
+        child.observe(value)
 
 
 def set_gauge(metric: Metric, value: object, tags: dict[str, object]) -> None:
@@ -74,8 +117,10 @@ class _Bound:
         found = emitter.resolve(self.metric, self.kind, self.tags)
         if found is None or found.bumps or emitter.listener is not None:
             return  # every call takes the ordinary path (it counts what needs counting)
-        self._agg = emitter._agg
+        self._agg = agg = emitter._agg
         self._cid = found.cid
+        with agg.lock:
+            agg.reserve(found.cid)
         emitter.ensure_running()
         self._epoch = current
 
@@ -98,16 +143,11 @@ class BoundCounter(_Bound):
     def inc(self, value: float = 1) -> None:
         """Add ``value`` (>= 0)."""
         cls = value.__class__
-        if self._epoch is epoch.current and (cls is int or cls is float) and 0 <= value <= _MAX:
+        if self._epoch is epoch.current and (cls is int or cls is float) and 0 < value <= _MAX:
             agg = self._agg
-            cid = self._cid
             with agg.lock:
-                counters = agg.counters
-                total = counters.get(cid, 0) + value
-                if total <= _MAX:
-                    counters[cid] = total
-                    agg.accepted += 1
-                    return
+                agg.counters[self._cid] += value
+            return
         if self._epoch is not epoch.current and self._stale():
             self.inc(value)
         else:
@@ -131,7 +171,6 @@ class BoundHistogram(_Bound):
                     samples.append(value)
                 else:
                     agg.add_sample(self._cid, value)
-                agg.accepted += 1
             return
         if self._epoch is not epoch.current and self._stale():
             self.observe(value)
@@ -152,7 +191,6 @@ class BoundGauge(_Bound):
             agg = self._agg
             with agg.lock:
                 agg.gauges[self._cid] = value
-                agg.accepted += 1
             return
         if self._epoch is not epoch.current and self._stale():
             self.set(value)
@@ -167,12 +205,57 @@ class BoundGauge(_Bound):
             with agg.lock:
                 gauges = agg.gauges
                 gauges[self._cid] = gauges.get(self._cid, 0) + delta
-                agg.accepted += 1
             return
         if self._epoch is not epoch.current and self._stale():
             self.add(delta)
         else:
             self._emitter.move_gauge(self.metric.name, self.metric, delta, self.tags)
+
+
+class BoundOutcome:
+    """A counter and two histograms recorded together under one lock (a runner's stop, duration and bytes).
+
+    Falls back to the three children one by one when any of them is not on its fast path.
+    """
+
+    __slots__ = ("counter", "first", "second")
+
+    def __init__(self, counter: BoundCounter, first: BoundHistogram, second: BoundHistogram) -> None:
+        self.counter = counter
+        self.first = first
+        self.second = second
+
+    def record(self, first: float, second: int) -> None:
+        """Count one, observe ``first`` in the first histogram and ``second`` in the second."""
+        counter, one, two = self.counter, self.first, self.second
+        current = epoch.current
+        if (
+            counter._epoch is current
+            and one._epoch is current
+            and two._epoch is current
+            and first.__class__ is float
+            and 0.0 <= first <= _MAX
+            and second.__class__ is int
+            and 0 <= second <= _MAX
+        ):
+            agg = counter._agg
+            with agg.lock:
+                agg.counters[counter._cid] += 1
+                histograms = agg.histograms
+                samples = histograms.get(one._cid)
+                if samples is not None and len(samples) < agg.capacity:
+                    samples.append(first)
+                else:
+                    agg.add_sample(one._cid, first)
+                samples = histograms.get(two._cid)
+                if samples is not None and len(samples) < agg.capacity:
+                    samples.append(second)
+                else:
+                    agg.add_sample(two._cid, second)
+            return
+        counter.inc()
+        one.observe(first)
+        two.observe(second)
 
 
 _BOUND: dict[str, type[_Bound]] = {"counter": BoundCounter, "histogram": BoundHistogram, "gauge": BoundGauge}

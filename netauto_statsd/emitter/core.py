@@ -172,8 +172,17 @@ class Emitter:
             self._internal(name, exc)
 
     def resolve(self, metric: Metric, kind: str, tags: object) -> Resolved | None:
-        """Resolve ``metric`` with ``tags`` once (for bound children); ``None`` if refused (counted)."""
-        return self._accept(metric.name, metric, kind, tags)
+        """Resolve ``metric`` with ``tags`` once, for a bound child; ``None`` if refused.
+
+        Counts nothing (each later call is counted on the ordinary path); strict
+        mode raises here, so a bad binding fails where it is written.
+        """
+        found = self._resolver.lookup(metric.name, metric, kind, tags)
+        if isinstance(found, Resolved):
+            return found
+        if self.settings.strict and not found.dropped:
+            raise CatalogError(found.error)
+        return None
 
     # ----------------------------------------------------------------- core
     def _accept(self, name: str, metric: Metric | None, kind: str, tags: object) -> Resolved | None:
@@ -191,10 +200,9 @@ class Emitter:
 
     def _store(self, found: Resolved, kind: str, value: float | list[float]) -> None:
         agg = self._agg
-        refused = False
         with agg.lock:
             if kind == COUNTER:
-                refused = not agg.add_count(found.cid, value)  # type: ignore[arg-type]
+                agg.add_count(found.cid, value)  # type: ignore[arg-type]
             elif kind == HISTOGRAM:
                 if value.__class__ is list:
                     agg.add_samples(found.cid, value)
@@ -205,13 +213,9 @@ class Emitter:
                 agg.set_gauge(found.cid, value)  # type: ignore[arg-type]
             else:
                 agg.move_gauge(found.cid, value)  # type: ignore[arg-type]
-            if not refused:
-                agg.accepted += 1
-                if found.bumps:
-                    self.count_folded(found)
-        if refused:
-            self.reject(Rejected("counter_overflow", f"{found.metric.name}: the running sum would overflow float64"))
-            return
+            agg.accepted += 1
+            if found.bumps:
+                self.count_folded(found)
         listener = self._listener
         if listener is not None:
             relative = kind == GAUGE_MOVE
@@ -283,7 +287,12 @@ class Emitter:
             return sent
 
     def stats(self) -> dict[str, int]:
-        """Counts since creation: accepted, rejected, overflowed, flushes, packets_failed, internal_errors..."""
+        """Counts since creation: accepted, rejected, overflowed, flushes, packets_failed, internal_errors...
+
+        ``accepted`` counts emissions through the checked paths (string layer, unbound
+        calls, a bound child's first call); a bound child's fast path is not counted
+        one by one (that would cost a second store per call).
+        """
         with self._agg.lock:
             return {"accepted": self._agg.accepted, **self._stats}
 

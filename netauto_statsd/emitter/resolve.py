@@ -77,7 +77,7 @@ class Resolver:
             key, found = None, None
         if found is None:
             found = self.resolve(name, metric, kind, tags)
-            if key is not None and _cacheable(name, tags):
+            if key is not None and cacheable(name, tags):
                 if len(self.cache) >= CACHE_LIMIT:
                     self.cache.clear()
                 self.cache[key] = found
@@ -181,7 +181,7 @@ class Resolver:
             guard.after_fork()
 
 
-def _cacheable(name: str, tags: object) -> bool:
+def cacheable(name: str, tags: object) -> bool:
     """Only small, all-text calls are cached: 1, 1.0 and True are equal keys but render differently."""
     size = len(name)
     if tags:
