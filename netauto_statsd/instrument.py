@@ -32,7 +32,7 @@ from typing import Any, TypeVar
 from netauto_statsd.catalog import Metric, throughput
 from netauto_statsd.catalog import runner as runner_metrics
 from netauto_statsd.emitter import get_emitter
-from netauto_statsd.emitter.bound import BoundCounter, BoundOutcome, bind
+from netauto_statsd.emitter.bound import BoundOutcome, bind
 from netauto_statsd.emitter.bound import count_with as count
 from netauto_statsd.emitter.bound import observe_with as observe
 from netauto_statsd.scopes import STATUS_ERROR, Instrument, Scope, TagSource, status_of
@@ -69,8 +69,7 @@ class runner_lifecycle(Instrument):  # noqa: N801 - reads as a decorator
 
     def __init__(self, tags: TagSource = None) -> None:
         super().__init__(tags)
-        self._start_child: BoundCounter | None = None
-        self._done: BoundOutcome | None = None
+        self._run: BoundOutcome | None = None
 
     def __call__(self, func: F) -> F:
         """Decorate ``func``; with fixed tags, a call that returns costs two locked updates.
@@ -85,12 +84,10 @@ class runner_lifecycle(Instrument):  # noqa: N801 - reads as a decorator
 
         @functools.wraps(func)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            start, done = self._start_child, self._done
-            if start is None or done is None:
-                start, done = self._bind_children(fixed)
+            run = self._run or self._bind_children(fixed)
             scope = Scope(fixed)
             token = _current.set(scope)
-            start.inc()
+            run.begin()
             try:
                 result = func(*args, **kwargs)
             except BaseException as exc:
@@ -99,23 +96,22 @@ class runner_lifecycle(Instrument):  # noqa: N801 - reads as a decorator
                 raise
             _current.reset(token)  # same thread, same context: the token is ours
             if scope.status is None:
-                done.record(_perf_counter() - scope.started, scope.bytes)
+                run.end(_perf_counter() - scope.started, scope.bytes)
             else:
                 self._finish(scope, None)
             return result
 
         return wrapper  # type: ignore[return-value]
 
-    def _bind_children(self, tags: dict[str, object]) -> tuple[BoundCounter, BoundOutcome]:
+    def _bind_children(self, tags: dict[str, object]) -> BoundOutcome:
         ok = {**tags, "status": "ok"}
-        start: BoundCounter = bind(runner_metrics.STARTS, tags)  # type: ignore[assignment]
-        done = BoundOutcome(
+        self._run = BoundOutcome(
+            bind(runner_metrics.STARTS, tags),  # type: ignore[arg-type]
             bind(runner_metrics.STOPS, ok),  # type: ignore[arg-type]
             bind(runner_metrics.DURATION, ok),  # type: ignore[arg-type]
             bind(runner_metrics.BYTES, ok),  # type: ignore[arg-type]
         )
-        self._start_child, self._done = start, done
-        return start, done
+        return self._run
 
     def begin(self, scope: Scope) -> None:
         """Count the start."""

@@ -33,6 +33,7 @@ TagSource = dict[str, object] | Callable[..., dict[str, object]] | None
 
 STATUS_OK, STATUS_ERROR, STATUS_TIMEOUT, STATUS_CANCELLED = "ok", "error", "timeout", "cancelled"
 _MAX_BYTES = 1.7976931348623157e308
+_perf_counter = time.perf_counter
 
 
 def _short(value: object) -> str:
@@ -70,7 +71,7 @@ class Scope:
     __slots__ = ("bytes", "started", "status", "tags")
 
     def __init__(self, tags: dict[str, object]) -> None:
-        self.started = time.perf_counter()
+        self.started = _perf_counter()
         self.tags = tags
         self.bytes = 0
         self.status: str | None = None

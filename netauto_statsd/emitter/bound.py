@@ -213,49 +213,67 @@ class BoundGauge(_Bound):
 
 
 class BoundOutcome:
-    """A counter and two histograms recorded together under one lock (a runner's stop, duration and bytes).
+    """A start counter, then a stop counter and two histograms recorded together (a runner's lifecycle).
 
-    Falls back to the three children one by one when any of them is not on its fast path.
+    One epoch check and one lock per call and per end; when any child is off its
+    fast path (a refused tag, a listener, a value out of range) the children are
+    used one by one, with their checks and counters.
     """
 
-    __slots__ = ("counter", "first", "second")
+    __slots__ = ("_agg", "_cids", "_epoch", "first", "second", "start", "stop")
 
-    def __init__(self, counter: BoundCounter, first: BoundHistogram, second: BoundHistogram) -> None:
-        self.counter = counter
-        self.first = first
-        self.second = second
+    def __init__(self, start: BoundCounter, stop: BoundCounter, first: BoundHistogram, second: BoundHistogram) -> None:
+        self.start, self.stop, self.first, self.second = start, stop, first, second
+        self._epoch: object = _NEVER
+        self._agg = start._agg
+        self._cids = (0, 0, 0, 0)
 
-    def record(self, first: float, second: int) -> None:
-        """Count one, observe ``first`` in the first histogram and ``second`` in the second."""
-        counter, one, two = self.counter, self.first, self.second
-        current = epoch.current
+    def _fast(self) -> bool:
+        """Refresh after an epoch change; True if all four children are on their fast path."""
+        kids = (self.start, self.stop, self.first, self.second)
+        if not all(kid._stale() for kid in kids) or len({id(kid._agg) for kid in kids}) != 1:
+            return False
+        self._agg = self.start._agg
+        self._cids = (self.start._cid, self.stop._cid, self.first._cid, self.second._cid)
+        self._epoch = epoch.current
+        return True
+
+    def begin(self) -> None:
+        """Count a start."""
+        if self._epoch is epoch.current or self._fast():
+            agg = self._agg
+            with agg.lock:
+                agg.counters[self._cids[0]] += 1
+        else:
+            self.start.inc()
+
+    def end(self, first: float, second: int) -> None:
+        """Count a stop, observe ``first`` (seconds) and ``second`` (bytes)."""
         if (
-            counter._epoch is current
-            and one._epoch is current
-            and two._epoch is current
-            and first.__class__ is float
+            (self._epoch is epoch.current or self._fast())
             and 0.0 <= first <= _MAX
             and second.__class__ is int
             and 0 <= second <= _MAX
         ):
-            agg = counter._agg
+            agg = self._agg
+            _, stop, one, two = self._cids
             with agg.lock:
-                agg.counters[counter._cid] += 1
+                agg.counters[stop] += 1
                 histograms = agg.histograms
-                samples = histograms.get(one._cid)
+                samples = histograms.get(one)
                 if samples is not None and len(samples) < agg.capacity:
                     samples.append(first)
                 else:
-                    agg.add_sample(one._cid, first)
-                samples = histograms.get(two._cid)
+                    agg.add_sample(one, first)
+                samples = histograms.get(two)
                 if samples is not None and len(samples) < agg.capacity:
                     samples.append(second)
                 else:
-                    agg.add_sample(two._cid, second)
+                    agg.add_sample(two, second)
             return
-        counter.inc()
-        one.observe(first)
-        two.observe(second)
+        self.stop.inc()
+        self.first.observe(first)
+        self.second.observe(second)
 
 
 _BOUND: dict[str, type[_Bound]] = {"counter": BoundCounter, "histogram": BoundHistogram, "gauge": BoundGauge}
