@@ -220,12 +220,15 @@ class BoundOutcome:
     used one by one, with their checks and counters.
     """
 
-    __slots__ = ("_agg", "_cids", "_epoch", "first", "second", "start", "stop")
+    __slots__ = ("_cids", "agg", "epoch", "first", "second", "start", "start_cid", "stop")
 
     def __init__(self, start: BoundCounter, stop: BoundCounter, first: BoundHistogram, second: BoundHistogram) -> None:
         self.start, self.stop, self.first, self.second = start, stop, first, second
-        self._epoch: object = _NEVER
-        self._agg = start._agg
+        #: the epoch the fast path is valid for, its aggregator and the start counter's context
+        #: (public so runner_lifecycle can inline begin())
+        self.epoch: object = _NEVER
+        self.agg = start._agg
+        self.start_cid = 0
         self._cids = (0, 0, 0, 0)
 
     def _fast(self) -> bool:
@@ -233,29 +236,30 @@ class BoundOutcome:
         kids = (self.start, self.stop, self.first, self.second)
         if not all(kid._stale() for kid in kids) or len({id(kid._agg) for kid in kids}) != 1:
             return False
-        self._agg = self.start._agg
+        self.agg = self.start._agg
         self._cids = (self.start._cid, self.stop._cid, self.first._cid, self.second._cid)
-        self._epoch = epoch.current
+        self.start_cid = self.start._cid
+        self.epoch = epoch.current
         return True
 
     def begin(self) -> None:
         """Count a start."""
-        if self._epoch is epoch.current or self._fast():
-            agg = self._agg
+        if self.epoch is epoch.current or self._fast():
+            agg = self.agg
             with agg.lock:
-                agg.counters[self._cids[0]] += 1
+                agg.counters[self.start_cid] += 1
         else:
             self.start.inc()
 
     def end(self, first: float, second: int) -> None:
         """Count a stop, observe ``first`` (seconds) and ``second`` (bytes)."""
         if (
-            (self._epoch is epoch.current or self._fast())
+            (self.epoch is epoch.current or self._fast())
             and 0.0 <= first <= _MAX
             and second.__class__ is int
             and 0 <= second <= _MAX
         ):
-            agg = self._agg
+            agg = self.agg
             _, stop, one, two = self._cids
             with agg.lock:
                 agg.counters[stop] += 1
