@@ -79,6 +79,7 @@ class _Runtime:
     set_gauge: Any
     move_gauge: Any
     bind: Any
+    install_fast: Any
 
     def __getattr__(self, name: str) -> Any:
         from netauto_statsd.emitter import bound  # first emission only: keeps catalog imports inert
@@ -88,6 +89,8 @@ class _Runtime:
 
 
 _runtime = _Runtime()
+#: Instance attributes that are runtime state, not contract: never compared, hashed or pickled.
+_RUNTIME_STATE = frozenset({"_kids", "inc", "observe"})
 
 
 @dataclass(frozen=True)
@@ -137,7 +140,7 @@ class Metric:
         object.__setattr__(self, "_kids", {})
 
     def __getstate__(self) -> dict[str, object]:
-        return {k: v for k, v in self.__dict__.items() if k != "_kids"}
+        return {k: v for k, v in self.__dict__.items() if k not in _RUNTIME_STATE}
 
     def __setstate__(self, state: dict[str, object]) -> None:
         self.__dict__.update(state, _kids={})
@@ -170,6 +173,8 @@ class Counter(Metric):
             child = None
         if child is None:
             _runtime.count(self, value, tags)
+            if "inc" not in self.__dict__:  # from now on, a generated keyword function (emitter.fastcall)
+                _runtime.install_fast(self, "inc", _runtime.count)
         else:
             child.inc(value)
 
@@ -193,6 +198,8 @@ class Histogram(Metric):
             child = None
         if child is None:
             _runtime.observe(self, value, tags)
+            if "observe" not in self.__dict__:
+                _runtime.install_fast(self, "observe", _runtime.observe)
         else:
             child.observe(value)
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from netauto_statsd.catalog.model import CatalogError, Metric
-from netauto_statsd.emitter import epoch, process
+from netauto_statsd.emitter import epoch, fastcall, process
 from netauto_statsd.emitter.aggregate import Aggregator
 from netauto_statsd.emitter.core import Emitter
 from netauto_statsd.emitter.resolve import COUNTER, GAUGE, HISTOGRAM, cacheable
@@ -295,3 +295,4 @@ def install(runtime: Any) -> None:
     runtime.set_gauge = set_gauge
     runtime.move_gauge = move_gauge
     runtime.bind = bind
+    runtime.install_fast = fastcall.install

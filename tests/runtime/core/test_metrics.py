@@ -129,3 +129,32 @@ def test_histogram_time_records_seconds(statsd_recorder: Recorder) -> None:
     assert work() == "done"
     (sample,) = statsd_recorder.find("runner.duration", status="ok")
     assert 0 <= sample.value < 5
+
+
+def test_repeated_keyword_calls_keep_every_check(statsd_recorder: Recorder) -> None:
+    """The generated keyword fast path (emitter.fastcall) treats odd calls exactly like the first one."""
+    for _ in range(3):  # first call installs the generated function, later ones use it
+        throughput.RUNS_CREATED.inc(**RUN)
+        throughput.RUNS_CREATED.inc(2, site="lon2", protocol="ssh")
+        throughput.DEVICE_RUNS.inc(device=7)  # not text: resolved every time, rendered as "7"
+    assert "inc" in vars(throughput.RUNS_CREATED)
+    assert statsd_recorder.total("run.created", site="par1") == 3
+    assert statsd_recorder.total("run.created", site="lon2") == 6
+    assert statsd_recorder.total("run.device", device="7") == 3
+    with pytest.raises(CatalogError, match="needs tag 'protocol'"):
+        throughput.RUNS_CREATED.inc(site="par1")
+    with pytest.raises(CatalogError, match="is not declared"):
+        throughput.RUNS_CREATED.inc(**RUN, region="eu")
+    with pytest.raises(CatalogError, match="counters cannot go down"):
+        throughput.RUNS_CREATED.inc(-1, **RUN)
+
+
+def test_a_used_metric_still_pickles_and_compares_by_its_contract() -> None:
+    import pickle
+
+    with recording():
+        throughput.RUNS_CREATED.inc(**RUN)
+        throughput.RUNS_CREATED.inc(**RUN)
+    copy = pickle.loads(pickle.dumps(throughput.RUNS_CREATED))
+    assert copy == throughput.RUNS_CREATED and hash(copy) == hash(throughput.RUNS_CREATED)
+    assert "inc" not in vars(copy)
