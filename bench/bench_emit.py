@@ -18,16 +18,26 @@ ICMP errors and reconnects distort the send path.
 Candidates, all with the same three tags (``site``, ``protocol``, ``status``) and
 the same constant tags (``env``, ``service``):
 
-* ours: counter, histogram, and the ``runner_lifecycle`` decorator around a no-op
-  (it emits four metrics per call: start, stop, duration, bytes); also with the
+* ours: a bound counter ``inc()`` and histogram ``observe()`` (``STOPS.bind(...)``),
+  an unbound metric-object call with three tags (``STOPS.inc(site=..., ...)``), the
+  string layer (``Emitter.increment`` / ``histogram``), and the ``runner_lifecycle``
+  decorator around a no-op (start, stop, duration, bytes per call); also with the
   plain StatsD transport (``NETAUTO_STATSD_TRANSPORT=statsd``);
 * datadog ``DogStatsd`` in its default mode (one datagram per call) and in
   buffered+aggregated mode: ``increment``, ``histogram`` and ``@statsd.timed``;
-* prometheus_client: prebound ``Counter(...).labels(...).inc()`` and
-  ``@Histogram(...).labels(...).time()`` (in-process only: nothing is sent);
+* prometheus_client: prebound ``Counter(...).labels(...).inc()``, prebound
+  ``Histogram(...).labels(...).observe()`` and ``@Histogram(...).labels(...).time()``
+  (in-process only: nothing is sent);
 * pystatsd: ``StatsClient.incr`` and ``@StatsClient.timer`` (one datagram per call);
-* the floor: a pre-formatted line with ``socket.send``, and pre-formatted lines
-  sent 25 per datagram.
+* the floor: a pre-formatted line with ``socket.send``, pre-formatted lines sent 25
+  per datagram, and an empty call (the baseline for "added CPU per call").
+
+Besides wall time per call, each loop's process CPU time is measured; "added CPU"
+is a candidate's CPU per call minus the empty call's, paired by round.
+
+The flush thread is measured on its own: wake-ups per second and share of a core
+while the process is idle (from ``/proc/self/task/<tid>/schedstat``), and the time
+one ``flush()`` of 10,000 distinct contexts takes.
 """
 
 from __future__ import annotations
@@ -48,9 +58,20 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from netauto_statsd.catalog import Tag, counter, runner  # noqa: E402
 from netauto_statsd.config import Settings  # noqa: E402
 from netauto_statsd.emitter import Emitter, set_emitter  # noqa: E402
 from netauto_statsd.instrument import runner_lifecycle  # noqa: E402
+
+#: 10,000 distinct contexts for the flush measurement (an app metric declared by the bench).
+FLUSH_CONTEXTS = 10_000
+BENCH_CONTEXTS = counter(
+    "bench.contexts",
+    tags=(Tag("key", None, "context number", "k1"),),
+    help="Bench only: many distinct contexts.",
+    prometheus_name="netauto_bench_contexts_total",
+    max_combinations=FLUSH_CONTEXTS,
+)
 
 TAGS = {"site": "par1", "protocol": "ssh", "status": "ok"}
 DD_TAGS = [f"{k}:{v}" for k, v in TAGS.items()]
@@ -81,6 +102,29 @@ def ours(port: int, transport: str) -> dict[str, Loop]:
     emitter = Emitter(Settings(host="127.0.0.1", port=port, transport=transport))
     increment, histogram, flush = emitter.increment, emitter.histogram, emitter.flush
     decorated = runner_lifecycle({"site": "par1", "protocol": "ssh"})(noop)
+    stops, durations = runner.STOPS, runner.DURATION
+    site, protocol, status = TAGS["site"], TAGS["protocol"], TAGS["status"]
+
+    def bound_inc(n: int) -> None:
+        set_emitter(emitter)
+        inc = stops.bind(**TAGS).inc
+        for _ in range(n):
+            inc()
+        flush()
+
+    def bound_observe(n: int) -> None:
+        set_emitter(emitter)
+        observe = durations.bind(**TAGS).observe
+        for _ in range(n):
+            observe(0.25)
+        flush()
+
+    def unbound(n: int) -> None:
+        set_emitter(emitter)
+        inc = stops.inc
+        for _ in range(n):
+            inc(site=site, protocol=protocol, status=status)
+        flush()
 
     def counter(n: int) -> None:
         for _ in range(n):
@@ -92,14 +136,20 @@ def ours(port: int, transport: str) -> dict[str, Loop]:
             histogram("runner.duration", 0.25, tags=TAGS)
         flush()
 
-    def runner(n: int) -> None:
-        previous = set_emitter(emitter)
+    def runner_loop(n: int) -> None:
+        set_emitter(emitter)
         for _ in range(n):
             decorated()
         flush()
-        set_emitter(previous)
 
-    return {"counter": counter, "histogram": observe, "runner": runner}
+    return {
+        "bound inc()": bound_inc,
+        "bound observe()": bound_observe,
+        "unbound inc(3 tags)": unbound,
+        "counter": counter,
+        "histogram": observe,
+        "runner": runner_loop,
+    }
 
 
 def datadog(port: int, buffered: bool) -> dict[str, Loop]:
@@ -140,16 +190,21 @@ def prometheus() -> dict[str, Loop]:
     inc = Counter("runner_stops", "", list(TAGS), registry=registry).labels(*TAGS.values()).inc
     child = Histogram("runner_duration_seconds", "", list(TAGS), registry=registry).labels(*TAGS.values())
     decorated = child.time()(noop)
+    observe = child.observe
 
     def counter(n: int) -> None:
         for _ in range(n):
             inc()
 
+    def histogram(n: int) -> None:
+        for _ in range(n):
+            observe(0.25)
+
     def timed(n: int) -> None:
         for _ in range(n):
             decorated()
 
-    return {"inc (prebound)": counter, "@Histogram.time()": timed}
+    return {"inc (prebound)": counter, "observe (prebound)": histogram, "@Histogram.time()": timed}
 
 
 def pystatsd(port: int) -> dict[str, Loop]:
@@ -185,7 +240,11 @@ def floor(port: int) -> dict[str, Loop]:
         for _ in range(n // BATCH):
             send(payload)
 
-    return {"socket.send, 1 line": single, f"socket.send, {BATCH} lines/datagram": batched}
+    def empty(n: int) -> None:
+        for _ in range(n):
+            noop()
+
+    return {"socket.send, 1 line": single, f"socket.send, {BATCH} lines/datagram": batched, "empty call": empty}
 
 
 def candidates(port: int) -> dict[str, Loop]:
@@ -204,9 +263,13 @@ def candidates(port: int) -> dict[str, Loop]:
     return table
 
 
-def measure(table: dict[str, Loop], calls: int, rounds: int, seed: int) -> dict[str, list[float]]:
-    """Nanoseconds per call, one value per round, candidates interleaved in a shuffled order."""
-    results: dict[str, list[float]] = {name: [] for name in table}
+EMPTY = "floor: empty call"
+
+
+def measure(table: dict[str, Loop], calls: int, rounds: int, seed: int) -> tuple[Results, Results]:
+    """Wall and process-CPU nanoseconds per call, one value per round, candidates interleaved and shuffled."""
+    wall: Results = {name: [] for name in table}
+    cpu: Results = {name: [] for name in table}
     order = list(table)
     rng = random.Random(seed)
     for loop in table.values():  # warm up: imports, sockets, caches, flush threads
@@ -215,43 +278,57 @@ def measure(table: dict[str, Loop], calls: int, rounds: int, seed: int) -> dict[
         rng.shuffle(order)
         for name in order:
             gc.collect()
+            cpu_start = time.process_time_ns()
             start = time.perf_counter_ns()
             table[name](calls)
-            results[name].append((time.perf_counter_ns() - start) / calls)
-    return results
+            wall[name].append((time.perf_counter_ns() - start) / calls)
+            cpu[name].append((time.process_time_ns() - cpu_start) / calls)
+    return wall, cpu
 
 
-#: (label, numerator, denominator, target ratio or None)
+Results = dict[str, list[float]]
+
+#: (label, numerator, denominator, target ratio or None): issue 16's targets first.
 RATIOS = [
-    ("our counter / datadog default increment", "ours: counter", "datadog default: increment", 0.5),
     (
-        "our counter / datadog buffered+aggregated increment",
+        "our bound inc() / prometheus_client prebound inc()",
+        "ours: bound inc()",
+        "prometheus_client: inc (prebound)",
+        1.0,
+    ),
+    (
+        "our bound observe() / prometheus_client prebound observe()",
+        "ours: bound observe()",
+        "prometheus_client: observe (prebound)",
+        1.0,
+    ),
+    (
+        "our unbound inc(3 tags) / datadog buffered+aggregated increment",
+        "ours: unbound inc(3 tags)",
+        "datadog buffered+aggregated: increment",
+        0.8,
+    ),
+    (
+        "our runner decorator (4 metrics) / prometheus_client @Histogram.time()",
+        "ours: runner",
+        "prometheus_client: @Histogram.time()",
+        1.5,
+    ),
+    ("our runner decorator (4 metrics) / datadog default @timed", "ours: runner", "datadog default: timed", 0.5),
+    ("our string counter / datadog default increment", "ours: counter", "datadog default: increment", None),
+    (
+        "our string counter / datadog buffered+aggregated increment",
         "ours: counter",
         "datadog buffered+aggregated: increment",
-        1.2,
+        None,
     ),
-    ("our runner decorator (4 metrics) / datadog @timed", "ours: runner", "datadog default: timed", 0.75),
+    ("our string histogram / datadog default histogram", "ours: histogram", "datadog default: histogram", None),
     (
         "our runner decorator / datadog buffered+aggregated @timed",
         "ours: runner",
         "datadog buffered+aggregated: timed",
         None,
     ),
-    ("our histogram / datadog default histogram", "ours: histogram", "datadog default: histogram", None),
-    (
-        "our histogram / datadog buffered+aggregated histogram",
-        "ours: histogram",
-        "datadog buffered+aggregated: histogram",
-        None,
-    ),
-    ("our counter / prometheus_client inc", "ours: counter", "prometheus_client: inc (prebound)", None),
-    (
-        "our runner decorator / prometheus_client @Histogram.time()",
-        "ours: runner",
-        "prometheus_client: @Histogram.time()",
-        None,
-    ),
-    ("our counter / floor (1 line per datagram)", "ours: counter", "floor: socket.send, 1 line", None),
     (
         "our counter / floor (25 lines per datagram)",
         "ours: counter",
@@ -259,37 +336,109 @@ RATIOS = [
         None,
     ),
     ("our plain counter / pystatsd incr", "ours plain: counter", "pystatsd: incr", None),
-    ("our plain histogram / pystatsd incr", "ours plain: histogram", "pystatsd: incr", None),
     ("our plain runner decorator / pystatsd @timer", "ours plain: runner", "pystatsd: @timer", None),
 ]
 
 
-def report(results: dict[str, list[float]], calls: int, rounds: int) -> str:
-    median = {name: statistics.median(values) for name, values in results.items()}
+def _quartiles(values: list[float]) -> tuple[float, float]:
+    q = statistics.quantiles(values, n=4) if len(values) > 1 else [values[0]] * 3
+    return q[0], q[2]
+
+
+def report(wall: Results, cpu: Results, calls: int, rounds: int) -> str:
+    median = {name: statistics.median(values) for name, values in wall.items()}
+    added = {
+        name: statistics.median(c - e for c, e in zip(values, cpu[EMPTY], strict=True)) for name, values in cpu.items()
+    }
     lines = [
         f"python {platform.python_version()} on {platform.machine()}, {os.cpu_count()} CPUs; "
         f"{calls} calls per loop, {rounds} interleaved rounds, medians",
         "",
-        "| candidate | ns/call (median) | p25..p75 |",
-        "|---|---:|---:|",
+        "| candidate | ns/call (median) | p25..p75 | CPU ns/call | added CPU ns/call |",
+        "|---|---:|---:|---:|---:|",
     ]
-    for name, values in results.items():
-        quartiles = statistics.quantiles(values, n=4) if len(values) > 1 else [values[0]] * 3
-        lines.append(f"| {name} | {median[name]:,.0f} | {quartiles[0]:,.0f}..{quartiles[2]:,.0f} |")
+    for name, values in wall.items():
+        low, high = _quartiles(values)
+        lines.append(
+            f"| {name} | {median[name]:,.0f} | {low:,.0f}..{high:,.0f} | "
+            f"{statistics.median(cpu[name]):,.0f} | {added[name]:,.0f} |"
+        )
     lines += [
         "",
-        "Ratios: median over rounds of the per-round ratio (both loops ran in the same round),",
-        "then the ratio of the medians above as a cross-check.",
+        "Ratios: median over rounds of the per-round ratio (both loops ran in the same round), then",
+        "the ratio of the wall medians and the ratio of added CPU per call as cross-checks.",
         "",
-        "| ratio | per-round median | of medians | target | |",
-        "|---|---:|---:|---:|---|",
+        "| ratio | per-round median | of medians | added CPU | target | |",
+        "|---|---:|---:|---:|---:|---|",
     ]
     for label, top, bottom, target in RATIOS:
-        ratio = statistics.median(a / b for a, b in zip(results[top], results[bottom], strict=True))
+        ratio = statistics.median(a / b for a, b in zip(wall[top], wall[bottom], strict=True))
         verdict = "" if target is None else ("met" if ratio <= target else f"MISSED by {ratio / target - 1:.0%}")
         goal = "" if target is None else f"<= {target}x"
-        lines.append(f"| {label} | {ratio:.2f}x | {median[top] / median[bottom]:.2f}x | {goal} | {verdict} |")
+        cpu_ratio = added[top] / added[bottom] if added[bottom] > 0 else float("nan")
+        lines.append(
+            f"| {label} | {ratio:.2f}x | {median[top] / median[bottom]:.2f}x | {cpu_ratio:.2f}x | {goal} | {verdict} |"
+        )
     return "\n".join(lines)
+
+
+# ------------------------------------------------------------------ flush thread
+def _schedstat(native_id: int) -> tuple[int, int]:
+    """(CPU nanoseconds, times scheduled) of one thread of this process."""
+    fields = Path(f"/proc/self/task/{native_id}/schedstat").read_text().split()
+    return int(fields[0]), int(fields[2])
+
+
+def flush_thread(port: int, idle_seconds: float, rounds: int) -> str:
+    """Idle wake-ups and CPU of the flush thread; the time of one flush of 10,000 contexts."""
+    import threading
+
+    emitter = Emitter(Settings(host="127.0.0.1", port=port))
+    before = set(threading.enumerate())
+    emitter.increment("runner.stop", tags=TAGS)  # starts the flush thread
+    emitter.flush()
+    (thread,) = [t for t in set(threading.enumerate()) - before if t.name == "netauto-statsd-flush"]
+    assert thread.native_id is not None
+    cpu0, wakes0 = _schedstat(thread.native_id)
+    start = time.monotonic()
+    time.sleep(idle_seconds)  # the process is idle on purpose: this is what is measured
+    elapsed = time.monotonic() - start
+    cpu1, wakes1 = _schedstat(thread.native_id)
+    wakes = (wakes1 - wakes0) / elapsed
+    share = (cpu1 - cpu0) / (elapsed * 1e9)
+    emitter.close()
+    emitter = Emitter(Settings(host="127.0.0.1", port=port, flush_interval=60))  # only the flushes we time
+    durations, sends = [], []
+    for _ in range(rounds):
+        for i in range(FLUSH_CONTEXTS):
+            emitter.increment("bench.contexts", tags={"key": f"k{i}"})
+        begin = time.perf_counter()
+        sent = emitter.flush()
+        durations.append((time.perf_counter() - begin) * 1000)
+        assert sent == FLUSH_CONTEXTS, sent
+        # the transport's share: the same batch handed to it again
+        window = emitter._agg.drain()
+        for i in range(FLUSH_CONTEXTS):
+            window.counters[i] = 1
+        batch = emitter._agg.build(window, emitter._resolver.contexts, emitter._resolver.client_context)
+        begin = time.perf_counter()
+        emitter._transport.send(batch)
+        sends.append((time.perf_counter() - begin) * 1000)
+    emitter.close()
+    low, high = _quartiles(durations)
+    return "\n".join(
+        [
+            "| flush thread | measured | target | |",
+            "|---|---:|---:|---|",
+            f"| idle wake-ups per second ({idle_seconds:g} s idle; one more at the window edge is rounding) "
+            f"| {wakes:.2f} | <= 2 | {'met' if wakes * elapsed <= 2 * elapsed + 1 else 'MISSED'} |",
+            f"| idle CPU, share of one core | {share:.4%} | < 0.1% | {'met' if share < 0.001 else 'MISSED'} |",
+            f"| one flush of {FLUSH_CONTEXTS:,} counter contexts, ms (median of {rounds}; p25..p75 "
+            f"{low:.1f}..{high:.1f}) | {statistics.median(durations):.1f} | < 20 | "
+            f"{'met' if statistics.median(durations) < 20 else 'MISSED'} |",
+            f"| ... of which the transport's send() (wire/dogstatsd.py), ms | {statistics.median(sends):.1f} | | |",
+        ]
+    )
 
 
 def main() -> int:
@@ -297,19 +446,23 @@ def main() -> int:
     parser.add_argument("--calls", type=int, default=20_000, help="calls per timed loop (default 20000)")
     parser.add_argument("--rounds", type=int, default=15, help="interleaved rounds (default 15)")
     parser.add_argument("--seed", type=int, default=1, help="shuffle seed")
-    parser.add_argument("--quick", action="store_true", help="smoke run: 500 calls, 2 rounds")
+    parser.add_argument("--idle", type=float, default=10.0, help="seconds of idle flush thread to observe")
+    parser.add_argument("--quick", action="store_true", help="smoke run: 500 calls, 2 rounds, 1 s idle")
     args = parser.parse_args()
-    calls, rounds = (500, 2) if args.quick else (args.calls, args.rounds)
+    calls, rounds, idle = (500, 2, 1.0) if args.quick else (args.calls, args.rounds, args.idle)
 
     drainer = subprocess.Popen([sys.executable, "-c", DRAINER], stdout=subprocess.PIPE, text=True)
     try:
         assert drainer.stdout is not None
         port = int(drainer.stdout.readline())
-        results = measure(candidates(port), calls, rounds, args.seed)
+        wall, cpu = measure(candidates(port), calls, rounds, args.seed)
+        thread = flush_thread(port, idle, 3 if args.quick else rounds)
     finally:
         drainer.terminate()
         drainer.wait(10)
-    print(report(results, calls, rounds))
+    print(report(wall, cpu, calls, rounds))
+    print()
+    print(thread)
     return 0
 
 

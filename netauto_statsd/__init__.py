@@ -1,10 +1,20 @@
 """netauto_statsd: push-based DogStatsD instrumentation for NetAuto, bridged to Prometheus.
 
+Declare metrics once, emit through the objects (a bound child for hot paths)::
+
+    from netauto_statsd import Tag, counter
+
+    PUSHES = counter("config_push", tags=(Tag("site"),), help="Config pushes.",
+                     prometheus_name="netauto_config_pushes_total")
+    PUSHES.inc(site="par1")
+    par1 = PUSHES.bind(site="par1")
+    par1.inc()
+
 Importing this package is inert: no socket, no thread. The emitter is created on
 first use (from the environment) or by :func:`configure`.
 """
 
-from netauto_statsd.catalog import CatalogError, Tag, counter, gauge, histogram
+from netauto_statsd.catalog import CatalogError, Counter, Gauge, Histogram, Tag, counter, gauge, histogram
 from netauto_statsd.emitter import configure, flush, get_emitter, stats
 from netauto_statsd.instrument import (
     chunk_appended,
@@ -19,6 +29,9 @@ from netauto_statsd.shutdown import install_shutdown_handlers, uninstall_shutdow
 
 __all__ = [
     "CatalogError",
+    "Counter",
+    "Gauge",
+    "Histogram",
     "Tag",
     "chunk_appended",
     "configure",

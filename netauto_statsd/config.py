@@ -26,6 +26,8 @@ Ours (all optional):
 ``NETAUTO_STATSD_EXPORTER_COMPAT``  oldest statsd_exporter version to stay compatible with, e.g.
                                    ``0.26`` (one histogram value per line, for exporters older
                                    than v0.27.1); empty (default): the newest wire
+``NETAUTO_STATSD_DISABLE``         metric groups to drop, comma-separated (``db,http``); names
+                                   from ``netauto-statsd catalog`` (the catalog's families)
 =================================  =========================================================
 """
 
@@ -39,7 +41,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from netauto_statsd.catalog import DEFAULT_NAMESPACE
+from netauto_statsd.catalog import DEFAULT_NAMESPACE, groups
 
 TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
 FALSE_WORDS = frozenset({"0", "false", "no", "off", ""})
@@ -66,6 +68,7 @@ _VARIABLES = {
     "transport": "NETAUTO_STATSD_TRANSPORT",
     "exporter_compat": "NETAUTO_STATSD_EXPORTER_COMPAT",
     "port": "DD_DOGSTATSD_PORT",
+    "disabled_groups": "NETAUTO_STATSD_DISABLE",
 }
 
 #: The first statsd_exporter release that accepts DogStatsD multi-value lines (``name:v1:v2|h``).
@@ -106,8 +109,16 @@ class Settings:
     exporter_compat: str = ""
     #: a unix socket destination (``DD_DOGSTATSD_URL=unix://...``, DogStatsD only); wins over host/port
     socket_path: str | None = None
+    #: metric groups (catalog families) dropped at the emitter, e.g. ``("db", "http")``
+    disabled_groups: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
+        unknown = [g for g in self.disabled_groups if g not in groups()]
+        if unknown:
+            raise ConfigError(
+                f"unknown metric group(s) {', '.join(map(repr, unknown))}; groups: {', '.join(groups())}",
+                "disabled_groups",
+            )
         if self.exporter_compat:
             try:
                 exporter_version(self.exporter_compat)
@@ -234,6 +245,7 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
             port=port,
             socket_path=socket_path,
             exporter_compat=env.get("NETAUTO_STATSD_EXPORTER_COMPAT", "").strip(),
+            disabled_groups=tuple(g.strip() for g in env.get("NETAUTO_STATSD_DISABLE", "").split(",") if g.strip()),
         )
     except ConfigError as exc:
         variable = _VARIABLES.get(exc.setting)

@@ -23,15 +23,24 @@ Throughput hooks (the seed's ``create_run/1`` and ``append_chunk/1``)::
 from __future__ import annotations
 
 import contextvars
-from typing import Any
+import functools
+import inspect
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
 
-from netauto_statsd.catalog import BY_NAME
-from netauto_statsd.emitter import get_emitter
+from netauto_statsd.catalog import Metric, throughput
+from netauto_statsd.catalog import runner as runner_metrics
+from netauto_statsd.emitter import epoch, get_emitter
+from netauto_statsd.emitter.bound import BoundOutcome, bind
+from netauto_statsd.emitter.bound import count_with as count
+from netauto_statsd.emitter.bound import observe_with as observe
 from netauto_statsd.scopes import STATUS_ERROR, Instrument, Scope, TagSource, status_of
 
-_current: contextvars.ContextVar[Scope | None] = contextvars.ContextVar("netauto_statsd_run", default=None)
+F = TypeVar("F", bound=Callable[..., Any])
+_perf_counter = time.perf_counter
 
-_RUN_KEYS = ("site", "protocol")
+_current: contextvars.ContextVar[Scope | None] = contextvars.ContextVar("netauto_statsd_run", default=None)
 
 
 class _NoRun(Scope):
@@ -54,27 +63,74 @@ class runner_lifecycle(Instrument):  # noqa: N801 - reads as a decorator
 
     Args:
         tags: ``{"site": ..., "protocol": ...}`` or a function of the decorated
-            call's arguments returning it.
+            call's arguments returning it. Any other tag is undeclared: it raises
+            in strict mode and is refused and counted in production.
     """
 
     def __init__(self, tags: TagSource = None) -> None:
         super().__init__(tags)
+        self._run: BoundOutcome | None = None
+
+    def __call__(self, func: F) -> F:
+        """Decorate ``func``; with fixed tags, a call that returns costs two locked updates.
+
+        The children are bound on the first call (strict mode raises there for a bad
+        tag) and follow emitter changes themselves. Failures, cancellations, an
+        explicit status and coroutine functions take the ordinary (guarded) path.
+        """
+        if not isinstance(self._tags, dict) or inspect.iscoroutinefunction(func):
+            return super().__call__(func)
+        fixed = self._tags
+
+        @functools.wraps(func)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            run = self._run or self._bind_children(fixed)
+            scope = Scope(fixed)
+            token = _current.set(scope)
+            if run.epoch is epoch.current:  # BoundOutcome.begin() inlined: this is every call's cost
+                agg = run.agg
+                with agg.lock:
+                    agg.counters[run.start_cid] += 1
+            else:
+                run.begin()
+            try:
+                result = func(*args, **kwargs)
+            except BaseException as exc:
+                self._exit_hook(token)
+                self._finish(scope, exc)
+                raise
+            _current.reset(token)  # same thread, same context: the token is ours
+            if scope.status is None:
+                run.end(_perf_counter() - scope.started, scope.bytes)
+            else:
+                self._finish(scope, None)
+            return result
+
+        return wrapper  # type: ignore[return-value]
+
+    def _bind_children(self, tags: dict[str, object]) -> BoundOutcome:
+        ok = {**tags, "status": "ok"}
+        self._run = BoundOutcome(
+            bind(runner_metrics.STARTS, tags),  # type: ignore[arg-type]
+            bind(runner_metrics.STOPS, ok),  # type: ignore[arg-type]
+            bind(runner_metrics.DURATION, ok),  # type: ignore[arg-type]
+            bind(runner_metrics.BYTES, ok),  # type: ignore[arg-type]
+        )
+        return self._run
 
     def begin(self, scope: Scope) -> None:
         """Count the start."""
-        scope.tags = {k: scope.tags[k] for k in _RUN_KEYS if k in scope.tags}
-        get_emitter().increment("runner.start", tags=scope.tags)
+        count(runner_metrics.STARTS, 1, scope.tags)
 
     def end(self, scope: Scope, exc: BaseException | None) -> None:
         """Count the stop, record duration and bytes, count the error if any."""
-        emitter = get_emitter()
         status = scope.status or status_of(exc)
         tags = {**scope.tags, "status": status}
-        emitter.increment("runner.stop", tags=tags)
-        emitter.histogram("runner.duration", scope.elapsed(), tags=tags)
-        emitter.histogram("runner.bytes", scope.bytes, tags=tags)
+        count(runner_metrics.STOPS, 1, tags)
+        observe(runner_metrics.DURATION, scope.elapsed(), tags)
+        observe(runner_metrics.BYTES, scope.bytes, tags)
         if status == STATUS_ERROR and exc is not None:
-            emitter.increment("runner.error", tags={**scope.tags, "error": type(exc).__name__})
+            count(runner_metrics.ERRORS, 1, {**scope.tags, "error": type(exc).__name__})
 
     def _enter_hook(self, scope: Scope) -> Any:
         return _current.set(scope)
@@ -91,8 +147,16 @@ def current_run() -> Scope:
     return _current.get() or _NoRun()
 
 
+def _declared(metric: Metric | str) -> Metric | str:
+    if isinstance(metric, Metric):
+        return metric
+    from netauto_statsd.catalog import BY_NAME
+
+    return BY_NAME.get(metric, metric)
+
+
 class timed(Instrument):  # noqa: N801
-    """Record the duration of a call or block, in seconds, into a catalog histogram.
+    """Record the duration of a call or block, in seconds, into a declared histogram.
 
     ``status``-tagged metrics get the status automatically.
 
@@ -101,13 +165,17 @@ class timed(Instrument):  # noqa: N801
         ... def f(): ...
     """
 
-    def __init__(self, metric: str, tags: TagSource = None) -> None:
+    def __init__(self, metric: Metric | str, tags: TagSource = None) -> None:
         super().__init__(tags)
-        self.metric = metric
+        self.metric = _declared(metric)
 
     def end(self, scope: Scope, exc: BaseException | None) -> None:
         """Record the elapsed seconds."""
-        get_emitter().histogram(self.metric, scope.elapsed(), tags=_with_status(self.metric, scope, exc))
+        metric = self.metric
+        if isinstance(metric, Metric):
+            observe(metric, scope.elapsed(), _with_status(metric, scope, exc))
+        else:  # not declared: the emitter refuses it (raises in strict mode, counts in production)
+            get_emitter().histogram(metric, scope.elapsed(), tags=scope.tags)
 
 
 class counted(Instrument):  # noqa: N801
@@ -116,39 +184,40 @@ class counted(Instrument):  # noqa: N801
     ``status``-tagged metrics get the status automatically, as with :class:`timed`.
     """
 
-    def __init__(self, metric: str, tags: TagSource = None) -> None:
+    def __init__(self, metric: Metric | str, tags: TagSource = None) -> None:
         super().__init__(tags)
-        self.metric = metric
+        self.metric = _declared(metric)
 
     def end(self, scope: Scope, exc: BaseException | None) -> None:
         """Add one."""
-        get_emitter().increment(self.metric, tags=_with_status(self.metric, scope, exc))
+        metric = self.metric
+        if isinstance(metric, Metric):
+            count(metric, 1, _with_status(metric, scope, exc))
+        else:
+            get_emitter().increment(metric, tags=scope.tags)
 
 
-def _with_status(metric: str, scope: Scope, exc: BaseException | None) -> dict[str, object]:
+def _with_status(metric: Metric, scope: Scope, exc: BaseException | None) -> dict[str, object]:
     """``scope.tags`` plus ``status`` when the metric declares one and the caller did not set it."""
-    declared = BY_NAME.get(metric)
-    if declared is None or "status" not in declared.tag_keys or "status" in scope.tags:
+    if "status" not in metric.tag_keys or "status" in scope.tags:
         return scope.tags
     return {**scope.tags, "status": scope.status or status_of(exc)}
 
 
 def run_created(site: object, protocol: object, device: object | None = None) -> None:
     """Hook for "a run was created": counts it per site/protocol (and per device, capped)."""
-    emitter = get_emitter()
-    emitter.increment("run.created", tags={"site": site, "protocol": protocol})
+    count(throughput.RUNS_CREATED, 1, {"site": site, "protocol": protocol})
     if device is not None:
-        emitter.increment("run.device", tags={"device": device})
+        count(throughput.DEVICE_RUNS, 1, {"device": device})
 
 
 def chunk_appended(site: object, protocol: object, size: int) -> None:
     """Hook for "an output chunk was appended": counts the chunk and its bytes."""
-    emitter = get_emitter()
     tags = {"site": site, "protocol": protocol}
-    emitter.increment("chunk.appended", tags=tags)
-    emitter.increment("chunk.bytes", size, tags=tags)
+    count(throughput.CHUNKS_APPENDED, 1, tags)
+    count(throughput.CHUNK_BYTES, size, tags)
 
 
 def run_finished(site: object, protocol: object, total_bytes: int) -> None:
     """Hook for "a run ended": records its total output bytes."""
-    get_emitter().histogram("run.output_bytes", total_bytes, tags={"site": site, "protocol": protocol})
+    observe(throughput.RUN_OUTPUT_BYTES, total_bytes, {"site": site, "protocol": protocol})

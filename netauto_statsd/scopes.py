@@ -32,6 +32,26 @@ F = TypeVar("F", bound=Callable[..., Any])
 TagSource = dict[str, object] | Callable[..., dict[str, object]] | None
 
 STATUS_OK, STATUS_ERROR, STATUS_TIMEOUT, STATUS_CANCELLED = "ok", "error", "timeout", "cancelled"
+_MAX_BYTES = 1.7976931348623157e308
+_perf_counter = time.perf_counter
+
+
+def _short(value: object) -> str:
+    from netauto_statsd.emitter.values import short
+
+    return short(value)
+
+
+def _refuse(error: str, strict_only: bool = False) -> None:
+    """Raise ``error`` in strict mode; in production count it as a bad value (or only log it)."""
+    from netauto_statsd.emitter import get_emitter
+    from netauto_statsd.emitter.resolve import Rejected
+
+    emitter = get_emitter()
+    if strict_only and not emitter.settings.strict:
+        log.debug("netauto_statsd: %s", error)
+        return
+    emitter.reject(Rejected("bad_value", error))
 
 
 def status_of(exc: BaseException | None) -> str:
@@ -51,7 +71,7 @@ class Scope:
     __slots__ = ("bytes", "started", "status", "tags")
 
     def __init__(self, tags: dict[str, object]) -> None:
-        self.started = time.perf_counter()
+        self.started = _perf_counter()
         self.tags = tags
         self.bytes = 0
         self.status: str | None = None
@@ -61,8 +81,12 @@ class Scope:
         return max(0.0, time.perf_counter() - self.started)
 
     def add_bytes(self, count: int) -> None:
-        """Add ``count`` output bytes to this scope's total."""
-        self.bytes += count
+        """Add ``count`` output bytes to this scope's total (a bad count is refused and counted, never raised)."""
+        cls = count.__class__
+        if (cls is int or cls is float) and 0 <= count <= _MAX_BYTES:
+            self.bytes += count
+        else:
+            _refuse(f"add_bytes needs a finite number >= 0, got {_short(count)}")
 
     def set_status(self, status: str) -> None:
         """Override the status derived from the exception (e.g. a soft timeout)."""
@@ -95,13 +119,17 @@ class Instrument:
         source = self._tags
         if source is None:
             return {}
-        if callable(source):
-            try:
-                return dict(source(*args, **kwargs))
-            except Exception as exc:
-                log.debug("netauto_statsd: tag function failed: %s", exc)
-                return {}
-        return dict(source)
+        try:
+            return dict(source(*args, **kwargs) if callable(source) else source)
+        except Exception as exc:
+            # Production: the body runs, the samples go out with 'other' and are counted as
+            # missing tags. Strict mode: the tag source's own error, not "needs tag 'site'".
+            if callable(source):
+                what = f"tag function {getattr(source, '__qualname__', '?')} raised {type(exc).__name__}: {exc}"
+            else:
+                what = f"tags must be a mapping (or a function returning one), got {_short(source)}"
+            _refuse(what[:240], strict_only=True)
+            return {}
 
     # begin/end are guarded inline (no closure per call: this is every decorated call's hot path)
     def _start(self, tags: dict[str, object]) -> Scope:

@@ -45,13 +45,18 @@ _installed: dict[int, _Handler] = {}
 _install_lock = threading.Lock()
 
 
-def _flush_everything() -> None:
-    from netauto_statsd import emitter as emitter_module
+#: Emitters whose flush thread has started (the only ones holding anything to flush),
+#: registered by the emitter itself: this module never imports the emitter.
+_tracked: weakref.WeakSet[Any] = weakref.WeakSet()
 
-    targets: list[Any] = list(emitter_module._hooked)
-    if emitter_module._default is not None and emitter_module._default not in targets:
-        targets.append(emitter_module._default)
-    for target in targets:
+
+def track(target: _Flushable) -> None:
+    """Flush ``target`` too when a handled signal arrives (held weakly)."""
+    _tracked.add(target)
+
+
+def _flush_everything() -> None:
+    for target in list(_tracked):
         try:
             target.flush()
         except Exception as exc:  # never stand between the process and its signal

@@ -72,6 +72,10 @@ class CardinalityGuard:
         folded = tuple(OVERFLOW_VALUE if free else v for free, v in zip(self._free, values, strict=False))
         return folded, True
 
+    def after_fork(self) -> None:
+        """Replace the lock in a forked child (another thread may have held it at fork time)."""
+        self._lock = threading.Lock()
+
     def reset(self) -> None:
         """Forget every combination seen (used after fork and by tests)."""
         with self._lock:

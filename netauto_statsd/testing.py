@@ -107,7 +107,7 @@ def recording(strict: bool = True) -> Iterator[Recorder]:
     """Install a recording, non-sending emitter as the process-wide one for the block."""
     recorder = Recorder()
     emitter = Emitter(Settings(strict=strict, disabled=True))
-    emitter.recorder = recorder
+    emitter.listener = recorder
     previous = set_emitter(emitter)
     try:
         yield recorder

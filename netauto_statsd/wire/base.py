@@ -18,14 +18,23 @@ Context = tuple[Metric, tuple[tuple[str, str], ...]]
 
 @dataclass
 class Batch:
-    """What one flush sends."""
+    """What one flush sends.
+
+    ``sampled`` holds histogram contexts that got more observations than one flush
+    carries: groups of ``(rate, values)`` where each value stands for
+    ``int(1 / rate)`` observations (rates are exact ``1/n``; statsd_exporter
+    repeats each value that many times). A transport sends them with
+    ``|@rate``; one that cannot must repeat each value ``int(1 / rate)`` times.
+    """
 
     counters: dict[Context, float] = field(default_factory=dict)
     gauges: dict[Context, float] = field(default_factory=dict)
     histograms: dict[Context, list[float]] = field(default_factory=dict)
+    sampled: dict[Context, list[tuple[float, list[float]]]] = field(default_factory=dict)
 
     def __len__(self) -> int:
-        return len(self.counters) + len(self.gauges) + sum(len(v) for v in self.histograms.values())
+        sampled = sum(len(values) for groups in self.sampled.values() for _, values in groups)
+        return len(self.counters) + len(self.gauges) + sum(len(v) for v in self.histograms.values()) + sampled
 
 
 class SendResult(int):

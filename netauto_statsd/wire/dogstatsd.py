@@ -125,8 +125,10 @@ class DogStatsdTransport:
             size = samples = 0
             client.open_buffer()
             try:
-                for method, metric, value, tags in self._lines(batch):
+                for method, metric, value, tags, rate in self._lines(batch):
                     length = prefix + len(metric) + len(value) + sum(len(t) + 1 for t in tags) + const + 8
+                    if rate != 1:
+                        length += len(str(rate)) + 2
                     if size and size + length > limit:
                         self._set_samples(samples)
                         datagrams += 1
@@ -134,7 +136,10 @@ class DogStatsdTransport:
                             failed, lost = failed + 1, lost + samples
                         handed += samples
                         size = samples = 0
-                    getattr(client, method)(metric, value, tags=tags)
+                    if rate == 1:
+                        getattr(client, method)(metric, value, tags=tags)
+                    else:  # already sampled by the emitter: the client must not sample again
+                        client._report(metric, "h", value, tags, rate, sampling=False)
                     size += length
                     samples += value.count(":") + 1 if method == "histogram" else 1
                 if size:
@@ -161,15 +166,15 @@ class DogStatsdTransport:
         if self._udp is not None:
             self._udp.samples = samples
 
-    def _lines(self, batch: Batch) -> Iterator[tuple[str, str, str, list[str]]]:
-        """Yield ``(client method, metric, value text, tags)`` for every line of ``batch``."""
+    def _lines(self, batch: Batch) -> Iterator[tuple[str, str, str, list[str], float]]:
+        """Yield ``(client method, metric, value text, tags, sample rate)`` for every line of ``batch``."""
         for (metric, pairs), value in batch.counters.items():
-            yield "count", metric.name, format_number(value), tag_list(pairs)
+            yield "count", metric.name, format_number(value), tag_list(pairs), 1
         for (metric, pairs), value in batch.gauges.items():
             tags = tag_list(pairs)
             if value < 0:  # a leading '-' is a relative change: set 0 first, then move down
-                yield "gauge", metric.name, "0", tags
-            yield "gauge", metric.name, format_number(value), tags
+                yield "gauge", metric.name, "0", tags, 1
+            yield "gauge", metric.name, format_number(value), tags, 1
         # Everything on a histogram line but its values, as sized in send() (so a
         # full chunk fits one datagram): namespace, constant tags and separators.
         prefix = len(self.settings.namespace) + 1 if self.settings.namespace else 0
@@ -181,7 +186,14 @@ class DogStatsdTransport:
             # Exporters older than v0.27.1 reject multi-value lines: one value per line.
             chunks = pack_values(values, max(32, room)) if multi_value else map(format_number, values)
             for chunk in chunks:
-                yield "histogram", metric.name, chunk, tags
+                yield "histogram", metric.name, chunk, tags, 1
+        for (metric, pairs), groups in batch.sampled.items():
+            tags = tag_list(pairs)
+            for rate, values in groups:
+                room = self.settings.max_packet - overhead - len(metric.name) - sum(len(t) + 1 for t in tags)
+                sized = pack_values(values, max(32, room - len(str(rate)) - 2))
+                for chunk in sized if multi_value else map(format_number, values):
+                    yield "histogram", metric.name, chunk, tags, rate
 
     def close(self) -> None:
         """Close the client's socket."""

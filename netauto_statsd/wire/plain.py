@@ -74,6 +74,11 @@ class PlainStatsdTransport:
                         for value in values:
                             # |ms is divided by 1000 at the exporter: send value * 1000.
                             pipe.timing(name, value * 1000.0)
+                    for (metric, pairs), groups in batch.sampled.items():
+                        name = plain_name(metric, pairs, self._constant)
+                        for rate, values in groups:  # pystatsd samples randomly: repeat instead
+                            for value in values * int(1 / rate):
+                                pipe.timing(name, value * 1000.0)
             except Exception as exc:
                 log.debug("netauto_statsd: plain send failed: %s", exc)
                 client.failures += 1

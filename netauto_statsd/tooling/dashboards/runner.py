@@ -57,7 +57,11 @@ def pipeline_row(scope: Scope) -> Row:
                 "distinct tag combinations (cardinality guard). Raise the cap in the catalog or drop the "
                 "unbounded tag value. Zero is healthy.",
                 "cps",
-                [Q(scope.rate("client.overflow", ("metric",)) + " or on() vector(0)", "{{metric}}")],
+                [
+                    Q(scope.rate("client.overflow", ("metric",)) + " or on() vector(0)", "{{metric}}"),
+                    Q(scope.rate("client.unexpected_value", ("metric",)), "not allowed/missing {{metric}}"),
+                    Q(scope.rate("client.sampled", ("metric",)), "sampled (exact counts) {{metric}}"),
+                ],
                 width=9,
             ),
             graph(
@@ -65,7 +69,11 @@ def pipeline_row(scope: Scope) -> Row:
                 "Emissions the client refused because they are not in the catalog (production mode "
                 "counts instead of raising). Zero is healthy; anything else is a code/catalog mismatch.",
                 "cps",
-                [Q(scope.rate("client.rejected", ("reason",)) + " or on() vector(0)", "{{reason}}")],
+                [
+                    Q(scope.rate("client.rejected", ("reason",)) + " or on() vector(0)", "{{reason}}"),
+                    Q(scope.rate("client.dropped", ("reason",)), "dropped {{reason}}"),
+                    Q(scope.rate("client.send_failures", ()), "send failures (datagrams)"),
+                ],
                 width=9,
             ),
             graph(

@@ -120,17 +120,24 @@ def test_lines_that_cannot_fit_max_packet_are_sent_alone_not_lost(sink: UdpSink,
     assert emitter.stats()["packets_failed"] == 0
 
 
-def test_huge_histogram_batch_keeps_a_bounded_backlog_and_counts_the_rest(
+def test_a_context_past_its_flush_capacity_is_sampled_with_exact_counts(
     sink: UdpSink, make_emitter: MakeEmitter
 ) -> None:
-    from netauto_statsd.emitter import _MAX_PENDING
+    from netauto_statsd.emitter.aggregate import SAMPLES_PER_CONTEXT
 
     emitter = make_emitter(sink.port)
-    for i in range(_MAX_PENDING + 25):
+    offered = SAMPLES_PER_CONTEXT * 3 + 7  # 3.x samples per kept value: two exact rates, 1/3 and 1/4
+    for i in range(offered):
         emitter.histogram("runner.duration", i % 7, tags=RUN_OK)
-    assert emitter.stats()["dropped_pending"] == 25
-    assert emitter.flush() == _MAX_PENDING
-    assert emitter.stats()["packets_failed"] == 0
+    sent = emitter.flush()
+    lines = [parse_dogstatsd(line) for line in split_lines(sink.drain())]
+    durations = [line for line in lines if line.name == "netauto.runner.duration"]
+    assert {line.rate for line in durations} == {1 / 3, 0.25}
+    assert sum(len(line.values) for line in durations) == SAMPLES_PER_CONTEXT == sent - 1  # + client.sampled
+    assert sum(len(line.values) * line.repeat for line in durations) == offered  # what the exporter counts
+    (sampled,) = [line for line in lines if line.name == "netauto.client.sampled"]
+    assert sampled.tag_dict["metric"] == "runner_duration" and sampled.values == (offered - SAMPLES_PER_CONTEXT,)
+    assert emitter.stats()["dropped_pending"] == 0 and emitter.stats()["packets_failed"] == 0
 
 
 @pytest.mark.parametrize("value", [float("nan"), float("inf"), -float("inf"), 10**400, True, "1", None, -1], ids=repr)
@@ -212,16 +219,20 @@ def test_production_mode_drops_counts_and_never_raises(sink: UdpSink, make_emitt
     emitter.increment("run.created", tags={**RUN, "device": "edge-1"})  # undeclared key
     emitter.increment("run.created", -1, tags=RUN)  # counters only go up
     emitter.increment("run.created", tags={"site": "par1"})  # missing tag: sent as 'other'
+    emitter.increment("run.created", tags={"site": "par1", "protocol": "SSH"})  # not allowed: sent as 'other'
     emitter.flush()
 
     assert emitter.stats()["rejected"] == 3 + len(FORBIDDEN) + 2
+    assert emitter.stats()["unexpected_values"] == 2
     assert emitter.stats()["internal_errors"] == 0
     lines = [parse_dogstatsd(line) for line in split_lines(sink.drain())]
     rejected = {line.tag_dict["reason"]: line.values[0] for line in lines if line.name == "netauto.client.rejected"}
     assert rejected == {"unknown_metric": 3, "unknown_tag": len(FORBIDDEN) + 1, "bad_value": 1}
-    sent = [line for line in lines if line.name != "netauto.client.rejected"]
+    unexpected = {x.tag_dict["metric"]: x.values[0] for x in lines if x.name == "netauto.client.unexpected_value"}
+    assert unexpected == {"run_created": 2}  # the missing tag and the value outside the set
+    sent = [line for line in lines if not line.name.startswith("netauto.client.")]
     assert [(line.name, line.tag_dict["protocol"], line.values) for line in sent] == [
-        ("netauto.run.created", "other", (1.0,))
+        ("netauto.run.created", "other", (2.0,))
     ]
     assert not any(key in line.tag_dict for line in lines for key in FORBIDDEN)
 

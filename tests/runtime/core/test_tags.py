@@ -150,7 +150,9 @@ def test_hostile_tag_values_never_corrupt_any_line(batch: list[Any], max_packet:
     counters: dict[tuple[str, tuple[tuple[str, str], ...]], float] = defaultdict(float)
     histograms: dict[tuple[str, tuple[tuple[str, str], ...]], list[float]] = defaultdict(list)
     sink = UdpSink()
-    emitter = Emitter(Settings(host="127.0.0.1", port=sink.port, strict=True, flush_interval=60, max_packet=max_packet))
+    # production mode: a value outside an allowed set is sent as 'other' (strict mode raises for it)
+    production = Settings(host="127.0.0.1", port=sink.port, strict=False, flush_interval=60, max_packet=max_packet)
+    emitter = Emitter(production)
     try:
         for (name, keys), raw, value in batch:
             tags = dict(zip(keys, raw, strict=False))
@@ -173,6 +175,8 @@ def test_hostile_tag_values_never_corrupt_any_line(batch: list[Any], max_packet:
     got_histograms: dict[tuple[str, tuple[tuple[str, str], ...]], list[float]] = defaultdict(list)
     for text in split_lines(datagrams):
         line = parse_dogstatsd(text)  # fails on any malformed line
+        if line.name.startswith("netauto.client."):
+            continue  # values outside an allowed set are counted there
         key = (line.name, line.tags)
         if line.type == "c":
             assert key not in got_counters, f"counter context sent twice: {text!r}"

@@ -55,8 +55,13 @@ def test_recorder_queries(statsd_recorder: Recorder) -> None:
 
 
 def test_recorder_sees_normalised_tags_as_they_would_be_sent(statsd_recorder: Recorder) -> None:
-    run_created(site="par 1|x", protocol="carrier-pigeon")
-    assert statsd_recorder.find("run.created")[0].tags == {"site": "par_1_x", "protocol": "other"}
+    run_created(site="par 1|x", protocol="ssh")
+    assert statsd_recorder.find("run.created")[0].tags == {"site": "par_1_x", "protocol": "ssh"}
+
+
+def test_recorder_refuses_a_value_outside_the_allowed_set(statsd_recorder: Recorder) -> None:
+    with pytest.raises(CatalogError, match="must be one of ssh, telnet"):
+        run_created(site="par1", protocol="carrier-pigeon")
 
 
 def test_recorder_assertion_messages_say_what_was_emitted(statsd_recorder: Recorder) -> None:

@@ -9,6 +9,7 @@ sent is queued before the sentinel.
 
 from __future__ import annotations
 
+import math
 import re
 import select
 import socket
@@ -20,10 +21,11 @@ from dataclasses import dataclass
 #: Allowed characters of a tag value on the wire (see netauto_statsd.tags).
 SAFE_VALUE = re.compile(r"[A-Za-z0-9_\-/]{1,64}")
 
-#: One DogStatsD line as we send it: no sample rate, no timestamp, and none of the
-#: ``|c:`` / ``|e:`` / ``|card:`` fields that make statsd_exporter drop or relabel.
+#: One DogStatsD line as we send it: a sample rate only on histograms, no timestamp, and none
+#: of the ``|c:`` / ``|e:`` / ``|card:`` fields that make statsd_exporter drop or relabel.
 DOGSTATSD_LINE = re.compile(
-    r"(?P<name>[A-Za-z0-9_.]+):(?P<values>-?[0-9.e+-]+(?::-?[0-9.e+-]+)*)\|(?P<type>c|g|h)\|#(?P<tags>[^|#\s]+)"
+    r"(?P<name>[A-Za-z0-9_.]+):(?P<values>-?[0-9.e+-]+(?::-?[0-9.e+-]+)*)\|(?P<type>c|g|h)"
+    r"(?:\|@(?P<rate>0\.[0-9]+(?:e-[0-9]+)?|[0-9]\.[0-9]+e-[0-9]+))?\|#(?P<tags>[^|#\s]+)"
 )
 #: One plain StatsD line: dotted name, one value, no tags.
 PLAIN_LINE = re.compile(r"(?P<name>[A-Za-z0-9_.\-/]+):(?P<value>-?[0-9.]+)\|(?P<type>c|g|ms)")
@@ -37,6 +39,12 @@ class Line:
     type: str
     values: tuple[float, ...]
     tags: tuple[tuple[str, str], ...]
+    rate: float = 1.0
+
+    @property
+    def repeat(self) -> int:
+        """How many observations each value stands for at statsd_exporter (``int(1 / rate)``)."""
+        return int(1 / self.rate)
 
     @property
     def tag_dict(self) -> dict[str, str]:
@@ -53,7 +61,11 @@ def parse_dogstatsd(text: str) -> Line:
         assert sep and key and SAFE_VALUE.fullmatch(value), f"malformed tag {item!r} in {text!r}"
         tags.append((key, value))
     assert len({k for k, _ in tags}) == len(tags), f"duplicate tag key in {text!r}"
-    return Line(match["name"], match["type"], tuple(float(v) for v in match["values"].split(":")), tuple(tags))
+    rate = float(match["rate"]) if match["rate"] else 1.0
+    assert rate == 1.0 or (match["type"] == "h" and 0 < rate < 1), f"bad sample rate in {text!r}"
+    values = tuple(float(v) for v in match["values"].split(":"))
+    assert all(math.isfinite(v) for v in values), f"non-finite value in {text!r}"
+    return Line(match["name"], match["type"], values, tuple(tags), rate)
 
 
 def split_lines(datagrams: list[bytes]) -> list[str]:

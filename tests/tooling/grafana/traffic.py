@@ -8,10 +8,12 @@ tests/tooling/grafana/conftest.py): this synthetic one, and the demo app itself
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import random
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -19,6 +21,7 @@ from netauto_statsd.config import Settings
 from netauto_statsd.emitter import Emitter
 from tests.support import ROOT, Exporter, require_binary
 from tests.tooling.grafana.prometheus_support import Prometheus
+from tests.udp_relay import UdpRelay
 
 SITES = ("par1", "lon1", "ams-2")
 PROTOCOLS = ("ssh", "netconf", "telnet")
@@ -125,6 +128,46 @@ def _round(em: Emitter, rng: random.Random) -> None:
     em.increment("db.pool.invalidated", tags=pool)
 
 
+#: More observations of one context in one flush window than the client carries one by one
+#: (32,768): the excess travels as a uniform sample with an exact 1/n rate (client.sampled).
+BURST = 40_000
+
+
+def _client_faults(exporter: Exporter, rng: random.Random) -> None:
+    """Every way the client can fail to deliver a sample as sent, each counted in a client.* series.
+
+    * a value outside a tag's allowed set (``protocol="SSH"``): sent as ``other``;
+    * a histogram burst beyond what one flush carries one by one: sampled, counts exact;
+    * a disabled metric group (``NETAUTO_STATSD_DISABLE=db``): dropped whole;
+    * an exporter that is down, then comes back: the refused datagrams are counted,
+      and the count arrives once it is reachable again.
+    """
+    settings = Settings(host="127.0.0.1", port=exporter.udp_port, strict=False, env="e2e")
+    lax = Emitter(settings)
+    muted = Emitter(dataclasses.replace(settings, disabled_groups=("db",)))
+    relay = UdpRelay(exporter.udp_port)
+    flaky = Emitter(dataclasses.replace(settings, port=relay.port))
+    try:
+        lax.increment("run.created", tags={"site": "par1", "protocol": "SSH"})
+        for _ in range(BURST):
+            lax.histogram("liveview.send_latency", rng.expovariate(200), tags={"view": VIEWS[0]})
+        lax.flush()
+        muted.increment("db.query", tags={"pool": "default", "operation": "select", "table": "runs"})
+        muted.flush()
+        deadline = time.monotonic() + 10
+        while flaky.stats()["packets_failed"] == 0:  # the port is closed: ICMP refuses the datagrams
+            assert time.monotonic() < deadline, f"no send failure counted: {flaky.stats()}"
+            flaky.increment("run.created", tags={"site": "par1", "protocol": "ssh"})
+            flaky.flush()
+        relay.open()  # the exporter is back
+        flaky.increment("run.created", tags={"site": "par1", "protocol": "ssh"})
+        flaky.flush()
+    finally:
+        for emitter in (lax, muted, flaky):
+            emitter.close()
+        relay.close()
+
+
 def synthetic_traffic(exporter: Exporter, prometheus: Prometheus) -> TrafficReport:
     """Send ``ROUNDS`` bursts through a strict Emitter, one per exporter scrape, so ``rate()`` has data.
 
@@ -136,6 +179,7 @@ def synthetic_traffic(exporter: Exporter, prometheus: Prometheus) -> TrafficRepo
     lax = Emitter(Settings(host="127.0.0.1", port=exporter.udp_port, strict=False, env="e2e"))
     rng = random.Random(7)
     try:
+        _client_faults(exporter, rng)
         for _ in range(ROUNDS):
             _round(strict, rng)
             lax.increment("runner.restart")  # not in the catalog: refused, counted
