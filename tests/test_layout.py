@@ -2,7 +2,8 @@
 
 Imports are read from the source with :mod:`ast` (every ``import`` statement,
 including the lazy ones inside functions), so a circle or a runtime -> tooling
-edge cannot hide behind a deferred import.
+edge cannot hide behind a deferred import. Only ``if TYPE_CHECKING:`` imports
+(annotations, never executed) are left out.
 """
 
 from __future__ import annotations
@@ -39,7 +40,17 @@ def imports_of(path: Path, name: str) -> set[str]:
     tree = ast.parse(path.read_text(), str(path))
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
     found: set[str] = set()
+    # imports for type annotations only (``if TYPE_CHECKING:``) never run: not a dependency
+    typing_only = {
+        id(inner)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test)
+        for stmt in node.body
+        for inner in ast.walk(stmt)
+    }
     for node in ast.walk(tree):
+        if id(node) in typing_only:
+            continue
         if isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom):

@@ -8,9 +8,9 @@ A metric object is the app's handle on one declared metric::
     created = RUNS_CREATED.bind(site="par1", protocol="ssh")  # hot path: tags resolved once
     created.inc()
 
-Emitting goes to the process-wide emitter (:mod:`netauto_statsd.emitter`), which
-is imported on the first emission, never when a catalog module is imported:
-tooling reads these declarations without loading the runtime.
+Emitting goes to the process-wide emitter (:mod:`netauto_statsd.emitter`). This
+module never imports it: the emitter package hands its entry points to
+:data:`runtime` when it is imported (``import netauto_statsd`` does that, inertly).
 """
 
 from __future__ import annotations
@@ -72,7 +72,7 @@ class Tag:
 
 
 class _Runtime:
-    """Where metric objects send: the emitter's entry points, imported on first use."""
+    """Where metric objects send: the emitter's entry points, filled in by :mod:`netauto_statsd.emitter`."""
 
     count: Any
     observe: Any
@@ -82,13 +82,14 @@ class _Runtime:
     install_fast: Any
 
     def __getattr__(self, name: str) -> Any:
-        from netauto_statsd.emitter import bound  # first emission only: keeps catalog imports inert
+        # Only reachable if netauto_statsd.emitter was never imported, which importing any
+        # netauto_statsd module does (the package's __init__ imports it).
+        raise RuntimeError(f"metric objects need netauto_statsd.emitter imported first (no {name!r} yet)")
 
-        bound.install(self)
-        return object.__getattribute__(self, name)
 
-
-_runtime = _Runtime()
+#: The emitter's entry points for metric objects (see :func:`netauto_statsd.emitter.bound.install`).
+runtime = _Runtime()
+_runtime = runtime
 #: Instance attributes that are runtime state, not contract: never compared, hashed or pickled.
 _RUNTIME_STATE = frozenset({"_kids", "inc", "observe"})
 

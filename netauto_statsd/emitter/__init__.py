@@ -9,10 +9,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from netauto_statsd.emitter import process
+from netauto_statsd.catalog import model
+from netauto_statsd.emitter import bound, process
 from netauto_statsd.emitter.core import Emitter, Tags
 from netauto_statsd.emitter.listener import Listener
 from netauto_statsd.emitter.process import configure, flush, get_emitter, set_emitter, stats
+
+# Metric objects (declared in the catalog, below us) emit through these entry points:
+# hand them over here, so the catalog never imports the emitter (no import circle).
+# No socket, thread or I/O: it only fills in a few function references.
+bound.install(model.runtime)
 
 __all__ = ["Emitter", "Listener", "Tags", "configure", "flush", "get_emitter", "set_emitter", "stats"]
 

@@ -12,6 +12,7 @@ bad value) takes the ordinary path, with its checks and counters.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from netauto_statsd.catalog.model import CatalogError, Metric
@@ -295,4 +296,4 @@ def install(runtime: Any) -> None:
     runtime.set_gauge = set_gauge
     runtime.move_gauge = move_gauge
     runtime.bind = bind
-    runtime.install_fast = fastcall.install
+    runtime.install_fast = functools.partial(fastcall.install, bind=bind)

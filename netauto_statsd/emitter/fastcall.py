@@ -37,8 +37,16 @@ def {method}({value_param}, /, *, {params}, **extra):
 """
 
 
-def install(metric: Metric, method: str, ordinary: Callable[[Metric, object, dict[str, object]], None]) -> None:
-    """Give ``metric`` a generated ``method`` (``inc`` or ``observe``); ``ordinary`` is the checked path."""
+def install(
+    metric: Metric,
+    method: str,
+    ordinary: Callable[[Metric, object, dict[str, object]], None],
+    bind: Callable[[Metric, dict[str, object]], Any],
+) -> None:
+    """Give ``metric`` a generated ``method`` (``inc`` or ``observe``).
+
+    ``ordinary`` is the checked path; ``bind`` makes the bound child cached per tag values.
+    """
     keys = metric.tag_keys
     if not keys or not all(k.isidentifier() and not keyword.iskeyword(k) and k != "value" for k in keys):
         return  # no tags (nothing to gain) or keys that cannot be parameters: keep the kwargs path
@@ -50,8 +58,6 @@ def install(metric: Metric, method: str, ordinary: Callable[[Metric, object, dic
         ordinary(metric, value, tags)
         if extra or len(tags) != len(keys) or not cacheable(metric.name, tags):
             return
-        from netauto_statsd.emitter.bound import bind
-
         if len(kids) >= KIDS_PER_METRIC:
             kids.clear()
         try:
