@@ -34,6 +34,8 @@ from netauto_demo.processes import Child, find_binary, http_ok, pick_port, write
 PROG = "netauto-statsd stack"
 #: the compose stack's host ports, used when free (``--any-ports``: always free ones)
 PREFERRED = {"prometheus": 9090, "exporter_web": 9102, "exporter_udp": 9125, "app": 8080}
+#: shorter than bridge/prometheus.yml's 15 s, so a few minutes of demo fill every panel
+SCRAPE_INTERVAL = "5s"
 INSTALL_HINT = "run scripts/stack (it installs what is missing), or see docs/stack.md#without-docker"
 
 
@@ -268,8 +270,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--rate", type=float, default=2.0, help="runs started per second (default 2)")
     parser.add_argument("--workers", type=int, default=2, help="RQ workers (default 2)")
     parser.add_argument("--env", default="local", help="the env label of every series (default local)")
-    parser.add_argument("--scrape-interval", help="Prometheus scrape/evaluation interval, e.g. 5s "
-                                                  "(default: bridge/prometheus.yml's)")  # fmt: skip
+    parser.add_argument("--scrape-interval", default=SCRAPE_INTERVAL,
+                        help=f"Prometheus scrape and rule interval (default {SCRAPE_INTERVAL}: a short run fills "
+                             "every panel; bridge/prometheus.yml and compose keep 15s)")  # fmt: skip
     parser.add_argument("--any-ports", action="store_true", help="free ports instead of 9090/9102/9125/8080")
     parser.add_argument("--workdir", help="logs, database and Prometheus data (default: a new temp dir, kept)")
     parser.add_argument("--report", help="where the HTML report goes (default: <workdir>/report)")
