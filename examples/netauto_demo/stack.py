@@ -26,10 +26,11 @@ import threading
 import time
 import urllib.parse
 import urllib.request
+import uuid
 from pathlib import Path
 from typing import Any
 
-from netauto_demo.processes import Child, find_binary, http_ok, pick_port, write_registry
+from netauto_demo.processes import STACK_VARIABLE, Child, find_binary, http_ok, pick_port, sweep, write_registry
 
 PROG = "netauto-statsd stack"
 #: the compose stack's host ports, used when free (``--any-ports``: always free ones)
@@ -114,9 +115,11 @@ class Stack:
         self.app = f"http://127.0.0.1:{self.ports['app']}"
         self.udp = f"udp://127.0.0.1:{self.ports['exporter_udp']}"
         self.started = time.time()
+        self.run_id = uuid.uuid4().hex  # marks every process started here (see processes.sweep)
 
     # ------------------------------------------------------------------ start
     def _start(self, name: str, args: list[str], env: dict[str, str] | None = None, stop_timeout: float = 15) -> Child:
+        env = {**(env if env is not None else os.environ), STACK_VARIABLE: self.run_id}
         child = Child(name, args, self.workdir, env, stop_timeout)
         self.children.append(child)
         write_registry(self.workdir / "processes.json", self.children)
@@ -252,6 +255,9 @@ class Stack:
             self.report()
         for child in reversed(services):
             child.stop()
+        left = sweep(self.run_id)
+        if left:
+            say(f"stopped {len(left)} stray process(es) that had left their group: {left}")
 
 
 def _redis_ping(port: int) -> bool:
