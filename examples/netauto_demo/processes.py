@@ -126,3 +126,44 @@ def write_registry(path: Path, children: Sequence[Child]) -> None:
     """Record every started group (name, pid, pgid, log) in ``path``: for tests and for a stuck stop."""
     rows = [{"name": c.name, "pid": c.proc.pid, "pgid": c.pgid, "log": str(c.log_path)} for c in children]
     path.write_text(json.dumps(rows, indent=1))
+
+
+#: set in the environment of every process the stack starts; inherited by their children
+STACK_VARIABLE = "NETAUTO_STACK_RUN"
+
+
+def strays(run_id: str) -> list[int]:
+    """Pids of processes whose environment holds ``NETAUTO_STACK_RUN=<run_id>``: ours and their children.
+
+    An RQ work horse leaves its worker's process group (``setsid``), so a group
+    kill can miss it; it still inherited the variable. Linux only (``/proc``);
+    elsewhere, none.
+    """
+    needle = f"\0{STACK_VARIABLE}={run_id}\0".encode()
+    found = []
+    for proc in Path("/proc").glob("[0-9]*"):
+        if int(proc.name) == os.getpid():
+            continue
+        try:
+            if needle in b"\0" + (proc / "environ").read_bytes():
+                found.append(int(proc.name))
+        except OSError:  # gone meanwhile, or not ours to read
+            continue
+    return found
+
+
+def sweep(run_id: str, timeout: float = 5.0) -> list[int]:
+    """SIGTERM, then SIGKILL, every process :func:`strays` finds; returns their pids."""
+    found = strays(run_id)
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        for pid in strays(run_id):
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                pass
+        deadline = time.monotonic() + timeout
+        while strays(run_id) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if not strays(run_id):
+            break
+    return found

@@ -26,14 +26,17 @@ import threading
 import time
 import urllib.parse
 import urllib.request
+import uuid
 from pathlib import Path
 from typing import Any
 
-from netauto_demo.processes import Child, find_binary, http_ok, pick_port, write_registry
+from netauto_demo.processes import STACK_VARIABLE, Child, find_binary, http_ok, pick_port, sweep, write_registry
 
 PROG = "netauto-statsd stack"
 #: the compose stack's host ports, used when free (``--any-ports``: always free ones)
 PREFERRED = {"prometheus": 9090, "exporter_web": 9102, "exporter_udp": 9125, "app": 8080}
+#: shorter than bridge/prometheus.yml's 15 s, so a few minutes of demo fill every panel
+SCRAPE_INTERVAL = "5s"
 INSTALL_HINT = "run scripts/stack (it installs what is missing), or see docs/stack.md#without-docker"
 
 
@@ -112,9 +115,11 @@ class Stack:
         self.app = f"http://127.0.0.1:{self.ports['app']}"
         self.udp = f"udp://127.0.0.1:{self.ports['exporter_udp']}"
         self.started = time.time()
+        self.run_id = uuid.uuid4().hex  # marks every process started here (see processes.sweep)
 
     # ------------------------------------------------------------------ start
     def _start(self, name: str, args: list[str], env: dict[str, str] | None = None, stop_timeout: float = 15) -> Child:
+        env = {**(env if env is not None else os.environ), STACK_VARIABLE: self.run_id}
         child = Child(name, args, self.workdir, env, stop_timeout)
         self.children.append(child)
         write_registry(self.workdir / "processes.json", self.children)
@@ -250,6 +255,9 @@ class Stack:
             self.report()
         for child in reversed(services):
             child.stop()
+        left = sweep(self.run_id)
+        if left:
+            say(f"stopped {len(left)} stray process(es) that had left their group: {left}")
 
 
 def _redis_ping(port: int) -> bool:
@@ -268,8 +276,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--rate", type=float, default=2.0, help="runs started per second (default 2)")
     parser.add_argument("--workers", type=int, default=2, help="RQ workers (default 2)")
     parser.add_argument("--env", default="local", help="the env label of every series (default local)")
-    parser.add_argument("--scrape-interval", help="Prometheus scrape/evaluation interval, e.g. 5s "
-                                                  "(default: bridge/prometheus.yml's)")  # fmt: skip
+    parser.add_argument("--scrape-interval", default=SCRAPE_INTERVAL,
+                        help=f"Prometheus scrape and rule interval (default {SCRAPE_INTERVAL}: a short run fills "
+                             "every panel; bridge/prometheus.yml and compose keep 15s)")  # fmt: skip
     parser.add_argument("--any-ports", action="store_true", help="free ports instead of 9090/9102/9125/8080")
     parser.add_argument("--workdir", help="logs, database and Prometheus data (default: a new temp dir, kept)")
     parser.add_argument("--report", help="where the HTML report goes (default: <workdir>/report)")

@@ -17,6 +17,7 @@ import sys
 import time
 import urllib.parse
 import urllib.request
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -185,3 +186,26 @@ def test_scripts_stack_checks_its_tools_then_hands_over() -> None:
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("usage: netauto-statsd stack"), done.stdout
     assert "--duration" in done.stdout and "--any-ports" in done.stdout
+
+
+def test_sweep_ends_only_what_carries_the_stack_mark() -> None:
+    """A process that left its group (as an RQ work horse does) is found by the mark it inherited."""
+    from netauto_demo.processes import STACK_VARIABLE, strays, sweep
+
+    run_id = uuid.uuid4().hex
+    sleeper = [sys.executable, "-c", "import time; time.sleep(120)"]
+    marked = subprocess.Popen(sleeper, env={**os.environ, STACK_VARIABLE: run_id}, start_new_session=True)
+    other = subprocess.Popen(sleeper, env={**os.environ, STACK_VARIABLE: uuid.uuid4().hex}, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 10
+        while marked.pid not in strays(run_id) and time.monotonic() < deadline:
+            time.sleep(0.05)  # /proc/<pid>/environ holds the mark once exec is done
+        assert strays(run_id) == [marked.pid]
+        assert sweep(run_id) == [marked.pid]
+        assert marked.wait(10) is not None
+        assert strays(run_id) == []
+        assert other.poll() is None, "a process without this stack's mark is left alone"
+    finally:
+        for proc in (marked, other):
+            proc.kill()
+            proc.wait()
