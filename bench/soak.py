@@ -4,8 +4,11 @@ Run (not in CI):  PATH=.tools/bin:$PATH .venv/bin/python bench/soak.py --minutes
 
 The app is a separate process using the library as an app would (``netauto_statsd``
 configured from ``DD_DOGSTATSD_URL``, background flush thread every 0.5 s):
-``--threads`` threads emit ``runner.duration`` observations over 50 sites (plus
-counters and per-process gauges) at about ``--rate`` observations/s in total.
+``--threads`` threads emit ``runner.duration`` and ``runner.bytes`` observations
+over 150 contexts at about ``--rate`` observations/s in total. Only histograms:
+each observation is one ``_count`` at the exporter and one sample in the
+client's loss counters, so the books balance sample for sample (a lost counter
+line would count as one sample but carry many increments).
 The harness restarts the real statsd_exporter three times (SIGTERM, SIGKILL,
 SIGTERM, evenly spaced; same UDP port), reading each instance's totals just
 before stopping it. At the end it prints:
@@ -30,6 +33,7 @@ import argparse
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -41,7 +45,7 @@ sys.path.insert(0, str(ROOT))
 
 from tests.support import Exporter, find_binary, free_port  # noqa: E402
 
-COUNT = "netauto_runner_duration_seconds_count"
+COUNTS = ("netauto_runner_duration_seconds_count", "netauto_runner_processed_bytes_count")
 
 APP = r"""
 import json, os, signal, sys, threading, time
@@ -51,6 +55,7 @@ from netauto_statsd.emitter import get_emitter
 threads, rate, seconds = int(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3])
 emitter = get_emitter()
 sent = [0] * threads
+PROTOCOLS = ("ssh", "netconf", "telnet")
 stop = threading.Event()
 
 def app(index):
@@ -60,11 +65,12 @@ def app(index):
     next_at = time.monotonic()
     while not stop.is_set():
         for _ in range(batch):
-            tags = {"site": f"site{n % 50}", "protocol": "ssh", "status": "ok"}
-            emitter.histogram("runner.duration", (n % 997) / 100, tags=tags)
+            tags = {"site": f"site{n % 50}", "protocol": PROTOCOLS[n % 3], "status": "ok"}
+            if n % 2:
+                emitter.histogram("runner.duration", (n % 997) / 100, tags=tags)
+            else:
+                emitter.histogram("runner.bytes", n % 65536, tags=tags)
             n += 1
-        emitter.increment("run.created", tags={"site": f"site{index}", "protocol": "ssh"})
-        emitter.gauge("liveview.sessions", n % 100, tags={"view": "/runs/{run_id}/live"})
         sent[index] += batch
         next_at += pause
         delay = next_at - time.monotonic()
@@ -91,11 +97,16 @@ def rss_kib(pid: int) -> int:
     return 0
 
 
+def count(exporter: Exporter) -> float:
+    """Observations the exporter counted, both histograms together."""
+    return sum(exporter.value(name) for name in COUNTS)
+
+
 def settle(exporter: Exporter, seconds: float = 1.0) -> float:
     """The exporter's count once it stopped moving for ``seconds``."""
     last, since = -1.0, time.monotonic()
     while True:
-        now = exporter.value(COUNT)
+        now = count(exporter)
         if now != last:
             last, since = now, time.monotonic()
         elif time.monotonic() - since >= seconds:
@@ -115,7 +126,7 @@ def main() -> None:
     if binary is None:
         sys.exit("statsd_exporter not found (PATH=.tools/bin:$PATH)")
     seconds = args.minutes * 60
-    udp_port = free_port(2)
+    udp_port = free_port(socket.SOCK_DGRAM)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DD_", "NETAUTO_STATSD_"))}
     env.update(DD_DOGSTATSD_URL=f"udp://127.0.0.1:{udp_port}", NETAUTO_STATSD_ENV="soak", PYTHONPATH=str(ROOT))
     received = 0.0

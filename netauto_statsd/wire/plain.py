@@ -11,6 +11,10 @@ Tag values are normalised before they get here and can never contain ``.``,
 pystatsd has no histogram type: observations are sent as ``|ms`` timers with
 the value multiplied by 1000, which the exporter divides by 1000 - so seconds
 stay seconds and bytes stay bytes (proved against the real exporter in tests).
+Datagrams go through :class:`~netauto_statsd.wire.udp.UdpSender` (pystatsd's
+formatting and pipeline, our socket): every refused datagram is counted with
+the lines it carried, retried once after a late refusal, and large flushes are
+paced - the same as the DogStatsD transport.
 Enable with ``NETAUTO_STATSD_TRANSPORT=statsd`` (``plain`` extra).
 """
 
@@ -33,7 +37,9 @@ class PlainStatsdTransport:
     """Sends batches in plain StatsD format through pystatsd's pipeline."""
 
     def __init__(self, settings: Settings) -> None:
-        import statsd  # noqa: F401 - imported here, not in the flush thread (fork + import lock)
+        # imported here, not in the flush thread (fork + import lock)
+        import statsd.client.base
+        import statsd.client.udp  # noqa: F401
 
         self.settings = settings
         self._client: Any = None
