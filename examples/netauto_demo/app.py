@@ -107,7 +107,7 @@ async def start_audit(request: web.Request) -> web.Response:
     """Fleet audit: one quick run per device, all enqueued at once (the queue depth spikes).
 
     A fleet larger than ``run.device``'s cap (100 devices) folds the excess into
-    ``other``: the "samples folded into 'other'" panel shows it.
+    ``other``: the "Client: samples sent altered" panel shows it.
     """
     runs = await blocking(automation.create_audit_runs, AUDIT_COMMAND)
     enqueue: Enqueue = request.app[ENQUEUE_KEY]  # type: ignore[assignment]

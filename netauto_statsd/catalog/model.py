@@ -84,7 +84,7 @@ class _Runtime:
     def __getattr__(self, name: str) -> Any:
         # Only reachable if netauto_statsd.emitter was never imported, which importing any
         # netauto_statsd module does (the package's __init__ imports it).
-        raise RuntimeError(f"metric objects need netauto_statsd.emitter imported first (no {name!r} yet)")
+        raise AttributeError(f"metric objects need netauto_statsd.emitter imported first (no {name!r} yet)")
 
 
 #: The emitter's entry points for metric objects (see :func:`netauto_statsd.emitter.bound.install`).

@@ -52,10 +52,12 @@ def pipeline_row(scope: Scope) -> Row:
                 Q(f'sum(up{{job="{EXPORTER_JOB}"}})'),
             ),
             graph(
-                "Client: samples folded into 'other'",
-                "Samples whose tags the client replaced by 'other' because the metric hit its cap of "
-                "distinct tag combinations (cardinality guard). Raise the cap in the catalog or drop the "
-                "unbounded tag value. Zero is healthy.",
+                "Client: samples sent altered",
+                "Samples delivered, but not as the app gave them. Folded: tags replaced by 'other' because "
+                "the metric hit its cap of distinct tag combinations (raise the cap in the catalog or drop "
+                "the unbounded value). Not allowed/missing: a tag value outside its allowed set, sent as "
+                "'other'. Sampled: a histogram context got more samples than one flush carries; they "
+                "travel with an exact 1/n sample rate, so counts stay right. Zero is healthy.",
                 "cps",
                 [
                     Q(scope.rate("client.overflow", ("metric",)) + " or on() vector(0)", "{{metric}}"),
@@ -65,9 +67,12 @@ def pipeline_row(scope: Scope) -> Row:
                 width=9,
             ),
             graph(
-                "Client: emissions rejected",
-                "Emissions the client refused because they are not in the catalog (production mode "
-                "counts instead of raising). Zero is healthy; anything else is a code/catalog mismatch.",
+                "Client: samples lost",
+                "Every sample the client did not deliver, by reason. Rejected: not in the catalog or not a "
+                "usable value (production mode counts instead of raising: a code/catalog mismatch). "
+                "Dropped: its metric group is disabled (NETAUTO_STATSD_DISABLE, on purpose) or more than "
+                "sampling can carry. Send failures: datagrams the socket refused (exporter down, buffer "
+                "full). Zero is healthy except for disabled groups.",
                 "cps",
                 [
                     Q(scope.rate("client.rejected", ("reason",)) + " or on() vector(0)", "{{reason}}"),
