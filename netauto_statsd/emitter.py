@@ -14,7 +14,6 @@ level on the ``netauto_statsd`` logger.
 from __future__ import annotations
 
 import atexit
-import logging
 import math
 import os
 import socket
@@ -24,13 +23,12 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from netauto_statsd import catalog
+from netauto_statsd._log import log
 from netauto_statsd.catalog import OVERFLOW_VALUE, CatalogError, MetricType
 from netauto_statsd.config import Settings, from_env
 from netauto_statsd.tags import CardinalityGuard, is_forbidden_key, normalise_value
 from netauto_statsd.wire import Batch, Context, Transport, build_transport
 
-log = logging.getLogger("netauto_statsd")
-log.addHandler(logging.NullHandler())
 _isfinite = math.isfinite
 #: Largest magnitude accepted: anything bigger has no float64 value at the exporter
 #: (and an int of 4300+ digits cannot even be turned into text).

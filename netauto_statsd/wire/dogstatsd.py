@@ -21,17 +21,14 @@ for a Prometheus statsd_exporter rather than a Datadog agent:
 
 from __future__ import annotations
 
-import logging
 import threading
 from collections.abc import Iterator
 from typing import Any
 
+from netauto_statsd._log import log
 from netauto_statsd.config import Settings
 from netauto_statsd.tags import normalise_value
 from netauto_statsd.wire.base import Batch, format_number, pack_values, tag_list
-
-log = logging.getLogger("netauto_statsd")
-log.addHandler(logging.NullHandler())
 
 
 class DogStatsdTransport:

@@ -7,9 +7,9 @@ import asyncio
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
-from netauto_statsd.catalog import CatalogError
 from netauto_statsd.emitter import get_emitter
-from netauto_statsd.integrations.aiohttp._shared import _guarded, _Pending, _request_scope, log, route_template
+from netauto_statsd.guard import call, failed
+from netauto_statsd.integrations.aiohttp._shared import _Pending, _request_scope, route_template
 from netauto_statsd.scopes import Scope
 
 #: Status recorded for a request whose handler was cancelled (client gone), as nginx does.
@@ -39,8 +39,9 @@ class _RequestTally(_Pending):
             emitter.histogram_many("http.duration", durations.get((method, route, status_class), ()), tags=tags)
 
     async def on_cleanup(self, app: web.Application) -> None:
-        """App cleanup: publish what is left."""
-        _guarded("request tally publish", self.publish_now)
+        """App cleanup (normal shutdown): publish what is left, then flush the emitter."""
+        call("aiohttp request tally publish", self.publish_now)
+        call("aiohttp cleanup flush", _flush)
 
 
 def _make_middleware(tally: _RequestTally) -> Middleware:
@@ -62,16 +63,14 @@ def _make_middleware(tally: _RequestTally) -> Middleware:
             status = CLIENT_CLOSED_STATUS
             raise
         except BaseException as exc:
-            _guarded("exception count", _count_exception, request, exc)
+            call("aiohttp exception count", _count_exception, request, exc)
             raise
         finally:
             _request_scope.reset(token)
             try:
                 _record_request(request, scope, status, tally)
-            except CatalogError:
-                raise
-            except Exception as exc:
-                log.debug("netauto_statsd: aiohttp request metrics failed: %s", exc)
+            except Exception as exc:  # metrics never break the app
+                failed("aiohttp request metrics", exc)
 
     setattr(netauto_statsd_middleware, TALLY_ATTRIBUTE, tally)
     return netauto_statsd_middleware
@@ -90,6 +89,10 @@ def _record_request(request: web.Request, scope: Scope, status: int, tally: _Req
         tally.schedule()
     if tally.pending_error is not None:
         tally.publish_now()
+
+
+def _flush() -> None:
+    get_emitter().flush()
 
 
 def _count_exception(request: web.Request, exc: BaseException) -> None:

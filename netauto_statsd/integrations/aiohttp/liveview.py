@@ -11,15 +11,10 @@ from typing import Any, TypeVar
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
-from netauto_statsd.catalog import CatalogError
+from netauto_statsd._log import log
 from netauto_statsd.emitter import get_emitter
-from netauto_statsd.integrations.aiohttp._shared import (
-    _guarded,
-    _Pending,
-    _request_scope,
-    log,
-    route_template,
-)
+from netauto_statsd.guard import call, failed
+from netauto_statsd.integrations.aiohttp._shared import _Pending, _request_scope, route_template
 from netauto_statsd.scopes import Scope
 
 #: A send that took at least this long (seconds) waited, for the transport to drain or
@@ -135,7 +130,7 @@ class _Session(_Pending):
         except BaseException as exc:
             self.sent -= 1
             if isinstance(exc, Exception):
-                _guarded("live-view error count", self._count_error, exc)
+                call("live-view error count", self._count_error, exc)
             raise
         waited = perf_counter() - started
         if waited >= WAIT_THRESHOLD:
@@ -150,7 +145,7 @@ class _Session(_Pending):
                 if self.timer is None:
                     self._first_pending()
             elif kind is WSMsgType.ERROR:
-                _guarded("live-view error count", self._count_error, message.data)
+                call("live-view error count", self._count_error, message.data)
             return message
 
         return receive_counted
@@ -164,10 +159,8 @@ class _Session(_Pending):
                 self.mount = None
                 get_emitter().histogram("liveview.mount", mount.elapsed(), tags=self.tags)
             self.schedule()
-        except CatalogError:
-            raise
-        except Exception as exc:
-            log.debug("netauto_statsd: live-view accounting failed: %s", exc)
+        except Exception as exc:  # metrics never break the app
+            failed("live-view accounting", exc)
 
     def _count_error(self, exc: object) -> None:
         if exc is self.failure or not isinstance(exc, BaseException):
@@ -244,7 +237,7 @@ def live_view(handler: H) -> H:
             try:
                 session = _Session(request, _request_scope.get() or Scope({}))
             except Exception as exc:
-                log.debug("netauto_statsd: live view setup failed: %s", exc)
+                failed("live view setup", exc)
         token = _live_session.set(session)
         failure: BaseException | None = None
         try:
@@ -263,11 +256,8 @@ def live_view(handler: H) -> H:
             if session is not None:
                 try:
                     session.end(failure)
-                except CatalogError:
-                    if failure is None:  # never mask the handler's own exception
-                        raise
-                except Exception as error:
-                    log.debug("netauto_statsd: live view end failed: %s", error)
+                except Exception as error:  # never mask the handler's own exception with ours
+                    failed("live view end", error, defer=failure is not None)
 
     return live_view_handler  # type: ignore[return-value]
 
@@ -279,4 +269,4 @@ def _prepared_socket(response: object) -> bool:
 async def _on_response_prepare(request: web.Request, response: web.StreamResponse) -> None:
     session = _live_session.get()
     if session is not None and session.request is request and isinstance(response, web.WebSocketResponse):
-        _guarded("live-view connect", session.connect, response)
+        call("live-view connect", session.connect, response)
