@@ -123,6 +123,10 @@ class Instrumentor(Generic[Target, State]):
                 self._uninstall(target, state)
         return target
 
+    def after_fork_in_child(self) -> None:
+        """A forked child gets a fresh lock (the parent's may have been held at the fork)."""
+        self._lock = threading.RLock()
+
     def is_installed(self, target: Target) -> bool:
         """True while ``target`` is instrumented."""
         return self._state_of(target) is not None
