@@ -371,7 +371,7 @@ METRICS: tuple[Metric, ...] = (
     Metric(
         "rq.job.finished",
         "counter",
-        (QUEUE, FUNC, _t("status", ("succeeded", "failed", "stopped", "retried"), "job outcome")),
+        (QUEUE, FUNC, _t("status", ("succeeded", "failed", "stopped", "retried", "abandoned"), "job outcome")),
         "1",
         "Jobs finished, by outcome.",
         "netauto_rq_jobs_finished_total",
