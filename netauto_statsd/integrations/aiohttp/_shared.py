@@ -9,7 +9,6 @@ from aiohttp import web
 
 from netauto_statsd.catalog import CatalogError
 from netauto_statsd.guard import failed
-from netauto_statsd.scopes import Scope
 
 #: ``route`` of requests the router matched to nothing (its 404 and 405 answers).
 UNMATCHED_ROUTE = "unmatched"
@@ -63,5 +62,5 @@ class _Pending:
 
 
 # The middleware, the live-view wrapper and the prepare signal all run in the request's
-# task: context variables hand the request's scope and live-view session between them.
-_request_scope: contextvars.ContextVar[Scope | None] = contextvars.ContextVar("netauto_request", default=None)
+# task: context variables hand the request's start time and live-view session between them.
+_request_started: contextvars.ContextVar[float | None] = contextvars.ContextVar("netauto_request", default=None)

@@ -14,7 +14,7 @@ from aiohttp import WSCloseCode, WSMsgType, web
 from netauto_statsd._log import log
 from netauto_statsd.emitter import get_emitter
 from netauto_statsd.guard import call, failed
-from netauto_statsd.integrations.aiohttp._shared import _Pending, _request_scope, route_template
+from netauto_statsd.integrations.aiohttp._shared import _Pending, _request_started, route_template
 from netauto_statsd.scopes import Scope
 
 #: A send that took at least this long (seconds) waited, for the transport to drain or
@@ -55,10 +55,10 @@ def close_code_class(code: int | None, failure: BaseException | None = None) -> 
 class _Session(_Pending):
     """One live-view connection: its timings, and the figures waiting to be published."""
 
-    def __init__(self, request: web.Request, scope: Scope) -> None:
+    def __init__(self, request: web.Request, started: float) -> None:
         super().__init__()
         self.request = request
-        self.scope = scope
+        self.started = started  # perf_counter() when the request reached the middleware
         self.tags: dict[str, object] = {"view": route_template(request)}
         self.connected = False
         self.counted = False
@@ -87,7 +87,7 @@ class _Session(_Pending):
         for name, wrapper in wrap.items():  # on this instance only
             setattr(ws, name, wrapper(getattr(ws, name)))
         emitter = get_emitter()
-        emitter.histogram("liveview.handshake", self.scope.elapsed(), tags=self.tags)
+        emitter.histogram("liveview.handshake", max(0.0, perf_counter() - self.started), tags=self.tags)
         emitter.gauge_add("liveview.sessions", 1, tags=self.tags)
         self.counted = True  # only a session counted in is counted out
 
@@ -235,7 +235,7 @@ def live_view(handler: H) -> H:
         request = _request_of(args)
         if request is not None:
             try:
-                session = _Session(request, _request_scope.get() or Scope({}))
+                session = _Session(request, _request_started.get() or perf_counter())
             except Exception as exc:
                 failed("live view setup", exc)
         token = _live_session.set(session)
