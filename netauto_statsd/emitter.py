@@ -19,7 +19,7 @@ import os
 import socket
 import threading
 import weakref
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from netauto_statsd import catalog
@@ -265,6 +265,12 @@ class Emitter:
         Call it before a process ends with ``os._exit`` (RQ work horses,
         ``multiprocessing`` children): ``atexit`` does not run there.
         """
+        for hook in _flush_hooks:  # integrations hand over the figures they batch (see add_flush_hook)
+            try:
+                hook()
+            except Exception as exc:  # a hook never stops the flush
+                self._stats["internal_errors"] += 1
+                log.debug("netauto_statsd: flush hook failed: %s", exc)
         with self._flush_lock:
             with self._lock:
                 counters, gauges, histograms = self._counters, dict(self._gauges), self._histograms
@@ -378,6 +384,19 @@ def _call(ref: weakref.ref[Emitter], method: str) -> None:
 # --------------------------------------------------------------- process-wide
 _default: Emitter | None = None
 _default_lock = threading.Lock()
+
+
+_flush_hooks: list[Callable[[], None]] = []
+
+
+def add_flush_hook(hook: Callable[[], None]) -> None:
+    """Call ``hook()`` at the start of every :meth:`Emitter.flush` (idempotent).
+
+    For integrations that batch figures on their hot path: the flush thread,
+    :func:`flush` and the exit flush then send what they gathered too.
+    """
+    if hook not in _flush_hooks:
+        _flush_hooks.append(hook)
 
 
 def get_emitter() -> Emitter:

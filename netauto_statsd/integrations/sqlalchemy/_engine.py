@@ -1,4 +1,11 @@
-"""One instrumented engine: its dialect and pool listeners, pool figures and statement cache."""
+"""One instrumented engine: its dialect and pool listeners, pool figures and statement cache.
+
+Hot paths (each statement, each checkout and checkin) only append to, or count
+in, this engine's pending figures under its lock; the background publisher
+(:mod:`netauto_statsd.integrations._publisher`) hands them to the emitter at
+most every 0.25 s: per statement text, one ``db.query`` increment and one
+``db.query.duration`` batch; the pool gauges once, with their latest values.
+"""
 
 from __future__ import annotations
 
@@ -11,9 +18,11 @@ from typing import Any
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Engine
 
+from netauto_statsd.catalog import CatalogError
 from netauto_statsd.emitter import get_emitter
 from netauto_statsd.guard import failed
 from netauto_statsd.integrations._process import is_short_lived
+from netauto_statsd.integrations._publisher import request_publish
 from netauto_statsd.integrations.sqlalchemy._statements import NO_TABLE, OTHER, classify_statement
 
 #: Distinct statement strings whose classification is remembered per engine.
@@ -39,6 +48,12 @@ class _EngineState:
         self.patched: tuple[Any, Any] | None = None  # (pool, our wrapper)
         self.kinds: dict[str, dict[str, object]] = {}
         self.pool_tags: dict[str, object] = {"pool": name}
+        # Pending figures, under self.lock: statement text -> durations; checkout waits; pool figure changed.
+        self.statements: dict[str, list[float]] = {}
+        self.waits: list[float] = []
+        self.pool_moved = False
+        self.requested = False
+        self.error: CatalogError | None = None  # strict mode: met by a background publish, raised next statement
 
     # ---------------------------------------------------------------- queries
     def tags_for(self, statement: str) -> dict[str, object]:
@@ -69,12 +84,46 @@ class _EngineState:
     def _end(self, statement: str, started: float) -> None:
         elapsed = perf_counter() - started
         try:
-            tags = self.kinds.get(statement) or self.tags_for(statement)
-            emitter = get_emitter()
-            emitter.increment("db.query", tags=tags)
-            emitter.histogram("db.query.duration", elapsed if elapsed > 0.0 else 0.0, tags=tags)
+            with self.lock:
+                durations = self.statements.get(statement)
+                if durations is None:
+                    self.statements[statement] = [elapsed if elapsed > 0.0 else 0.0]
+                else:
+                    durations.append(elapsed if elapsed > 0.0 else 0.0)
+                requested, self.requested = self.requested, True
+            if not requested:
+                request_publish(self)
+            if self.error is not None:
+                error, self.error = self.error, None
+                raise error
         except Exception as exc:  # metrics never break the app
             failed("sqlalchemy query count", exc)
+
+    def publish(self) -> None:
+        """Hand the pending statement figures, checkout waits and pool gauges to the emitter."""
+        try:
+            with self.lock:
+                self.requested = False
+                statements, self.statements = self.statements, {}
+                waits, self.waits = self.waits, []
+                moved, self.pool_moved = self.pool_moved, False
+                checked_out = self.checked_out
+            emitter = get_emitter()
+            for statement, durations in statements.items():
+                tags = self.kinds.get(statement) or self.tags_for(statement)
+                emitter.increment("db.query", len(durations), tags=tags)
+                emitter.histogram_many("db.query.duration", durations, tags=tags)
+            if waits:
+                emitter.histogram_many("db.pool.checkout_wait", waits, tags=self.pool_tags)
+            if moved and self._gauges_on():
+                emitter.gauge("db.pool.connections", checked_out, {"pool": self.name, "state": "checked_out"})
+                if self.size is not None:
+                    overflow = max(0, checked_out - self.size)
+                    if overflow != self.overflow:
+                        self.overflow = overflow
+                        emitter.gauge("db.pool.connections", overflow, {"pool": self.name, "state": "overflow"})
+        except Exception as exc:  # from the publisher thread: a CatalogError waits for the next statement
+            self.error = failed("sqlalchemy publish", exc, defer=True) or self.error
 
     def do_execute(self, cursor: Any, statement: str, parameters: Any, context: Any) -> bool:
         if not self._begin(self.dialect.dispatch.do_execute, self.do_execute):
@@ -126,19 +175,12 @@ class _EngineState:
         return not (self.forked or is_short_lived())
 
     def _move(self, delta: int) -> None:
-        # Under the lock so that concurrent checkouts reach the emitter in the
-        # order they changed the figure: the last value sent is the true one.
         with self.lock:
             self.checked_out = max(0, self.checked_out + delta)
-            if not self._gauges_on():
-                return
-            emitter = get_emitter()
-            emitter.gauge("db.pool.connections", self.checked_out, {"pool": self.name, "state": "checked_out"})
-            if self.size is not None:
-                overflow = max(0, self.checked_out - self.size)
-                if overflow != self.overflow:
-                    self.overflow = overflow
-                    emitter.gauge("db.pool.connections", overflow, {"pool": self.name, "state": "overflow"})
+            self.pool_moved = True
+            requested, self.requested = self.requested, True
+        if not requested:
+            request_publish(self)
 
     def checkout(self, dbapi_connection: Any, record: Any, proxy: Any) -> None:
         try:
@@ -173,7 +215,6 @@ class _EngineState:
         """Wrap ``pool.connect`` (on the instance) to time checkouts; unwrap the previous pool."""
         self.unpatch_pool()
         original = pool.connect
-        name_tags = self.pool_tags
         size = getattr(pool, "size", None)
         self.size = size() if callable(size) else None
         if self.size is not None and self._gauges_on():
@@ -188,7 +229,11 @@ class _EngineState:
                 raise
             waited = perf_counter() - started
             try:
-                get_emitter().histogram("db.pool.checkout_wait", waited if waited > 0.0 else 0.0, tags=name_tags)
+                with self.lock:
+                    self.waits.append(waited if waited > 0.0 else 0.0)
+                    requested, self.requested = self.requested, True
+                if not requested:
+                    request_publish(self)
             except Exception as exc:  # metrics never break the app
                 failed("sqlalchemy checkout wait", exc)
             return connection
@@ -209,6 +254,7 @@ class _EngineState:
         self.forked = True
         self.checked_out = 0
         self.overflow = 0
+        self.statements, self.waits, self.pool_moved, self.requested = {}, [], False, False  # the parent's
 
 
 def _count_pool_timeout(name: str, error: BaseException) -> None:
