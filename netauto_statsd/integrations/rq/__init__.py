@@ -29,7 +29,7 @@ RQ's registry cleanup finds it (``StartedJobRegistry.cleanup``, run by a live
 worker's maintenance, calls the worker's exception handlers with
 ``AbandonedJobError``): ``rq.job.finished{status=abandoned}`` and
 ``rq.job.failure{exception=AbandonedJobError}``. A work horse is marked
-short-lived: it sends no per-process gauges (:mod:`.._process`). The worker's
+short-lived: integrations send no per-process gauges from it. The worker's
 teardown flushes its last window before RQ's own teardown (a normal shutdown,
 SIGTERM included, loses nothing).
 

@@ -266,10 +266,8 @@ class WorkerMetricsMixin(_WorkerBase):
     netauto_metrics: WorkerMetrics
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        if _SPAWN_WORKER is not None and isinstance(self, _SPAWN_WORKER):
-            raise TypeError("WorkerMetricsMixin needs a forking or simple worker; SpawnWorker is not supported")
         super().__init__(*args, **kwargs)
-        _instrumentor.install(self, poll_interval=self.metrics_poll_interval)
+        _instrumentor.install(self, poll_interval=self.metrics_poll_interval)  # TypeError for a SpawnWorker
 
     def work(self, *args: Any, **kwargs: Any) -> bool:
         """``work()``, with worker gauges set and the queue poller running meanwhile."""
