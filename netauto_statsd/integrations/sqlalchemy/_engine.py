@@ -82,7 +82,7 @@ class _EngineState:
             return False
 
     def _end(self, statement: str, started: float) -> None:
-        elapsed = perf_counter() - started
+        elapsed = round(perf_counter() - started, 6)  # microseconds: half the bytes on the wire
         try:
             with self.lock:
                 durations = self.statements.get(statement)
