@@ -76,7 +76,8 @@ class _EngineState:
         after ours still runs (and the statement then goes unmeasured).
         """
         try:
-            return len(listeners) == 1 or list(listeners)[-1] == ours
+            # The instance's own listeners run after the class-level ones: ours must be the last of them.
+            return bool(listeners.listeners[-1] == ours)
         except Exception as exc:  # metrics never break the app
             failed("sqlalchemy statement setup", exc)
             return False
