@@ -51,6 +51,9 @@ from aiohttp import ClientSession, WSMsgType, web
 
 from netauto_statsd.tooling.exporter import ThrowawayExporter
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import peers
+
 ROOT = Path(__file__).resolve().parent.parent
 PAYLOAD = "x" * 96  # a typical line of device output
 QUEUE_SIZE = 64
@@ -61,12 +64,14 @@ TARGETS = {"ws_chunks_per_s": (0.95, True), "paced_p99_ms": (1.05, False), "http
 
 
 # ------------------------------------------------------------------- server
-def build_app(instrumented: bool, chunks: int, viewers: int, rate: float = 0) -> web.Application:
-    """The demo's live view and one JSON route; instrumented with one call, or not at all.
+def build_app(variant: str, chunks: int, viewers: int, rate: float = 0) -> web.Application:
+    """The demo's live view and one JSON route: plain, instrumented with one call, or with a peer.
 
     ``rate``: chunks per second the run produces (0: as fast as the viewers take them).
     """
     from netauto_statsd.integrations.aiohttp import instrument_app, live_view
+
+    instrumented = variant == "instrumented"
 
     queues: list[asyncio.Queue[str | None]] = []
     all_joined = asyncio.Event()
@@ -100,7 +105,12 @@ def build_app(instrumented: bool, chunks: int, viewers: int, rate: float = 0) ->
     async def device(request: web.Request) -> web.Response:
         return web.json_response({"device": request.match_info["device_id"], "status": "up"})
 
-    app = web.Application()
+    if variant in ("otel", "otel_tracing"):
+        app = peers.otel_aiohttp_application(tracing=variant == "otel_tracing")
+    else:
+        app = web.Application()
+    if variant == "prometheus":
+        app.middlewares.append(peers.prometheus_middleware())
     app.router.add_get("/runs/{run_id}/live", live_view(run_live) if instrumented else run_live)
     app.router.add_get("/api/devices/{device_id}", device)
     if instrumented:
@@ -115,13 +125,36 @@ def build_app(instrumented: bool, chunks: int, viewers: int, rate: float = 0) ->
     return app
 
 
-async def serve_once(instrumented: bool, args: argparse.Namespace, mode: str) -> dict[str, float]:
+async def handle_in_process(variant: str, args: argparse.Namespace) -> dict[str, float]:
+    """CPU per request of the app's own request handling (router, middlewares, handler), no sockets.
+
+    The HTTP parser, the transport and the client are the same for every variant;
+    leaving them out removes most of this machine's noise from the difference.
+    """
+    from aiohttp.test_utils import make_mocked_request
+
+    app = build_app(variant, args.chunks, args.viewers)
+    app.freeze()
+    pool = [make_mocked_request("GET", f"/api/devices/edge-{i}", app=app) for i in range(100)]
+    requests = pool * max(1, args.requests // len(pool))
+    gc.collect()
+    cpu_before = time.process_time()
+    for request in requests:
+        await app._handle(request)
+    cpu = time.process_time() - cpu_before
+    await app.cleanup()
+    return {"handler_cpu_us": cpu / len(requests) * 1e6}
+
+
+async def serve_once(variant: str, args: argparse.Namespace, mode: str) -> dict[str, float]:
     """Start the app on a free port, run one client process against it, return the client's figures.
 
     ``mode``: ``ws`` (unpaced stream: throughput), ``paced`` (stream at ``--rate``:
-    per-chunk latency) or ``http``.
+    per-chunk latency), ``http``, or ``handler`` (in process, no sockets).
     """
-    app = build_app(instrumented, args.chunks, args.viewers, args.rate if mode == "paced" else 0)
+    if mode == "handler":
+        return await handle_in_process(variant, args)
+    app = build_app(variant, args.chunks, args.viewers, args.rate if mode == "paced" else 0)
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
@@ -278,47 +311,88 @@ def _process_cpu(pid: int | None) -> float:
 # --------------------------------------------------------------------- main
 #: Every repetition runs the plain app twice: the second run (``control``) against the
 #: first shows how far two identical runs drift apart on this machine (the noise floor).
-VARIANTS = ("plain", "instrumented", "control")
+#: The peers instrument HTTP only: they run in the ``http`` and ``handler`` scenarios.
+STREAM_VARIANTS = ("plain", "instrumented", "control")
+HTTP_VARIANTS = ("plain", "instrumented", "prometheus", "otel", "otel_tracing", "control")
+LABELS = {
+    "instrumented": "ours",
+    "prometheus": "prometheus_client, hand-rolled",
+    "otel": "OTel, metrics only",
+    "otel_tracing": "OTel + tracing",
+    "control": "plain again (A/A)",
+}
+
+
+def _variants(mode: str, with_otel: bool) -> tuple[str, ...]:
+    if mode in ("ws", "paced"):
+        return STREAM_VARIANTS
+    return tuple(v for v in HTTP_VARIANTS if with_otel or not v.startswith("otel"))
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
-    """Interleave the variants (rotating their order every repetition); summarise paired ratios."""
-    results: dict[str, dict[str, list[float]]] = {variant: {} for variant in VARIANTS}
+    """Interleave the variants (rotating their order every repetition); summarise paired ratios and differences."""
+    results: dict[str, dict[str, list[float]]] = {}
     for rep in range(args.reps):
-        order = VARIANTS[rep % 3 :] + VARIANTS[: rep % 3]
-        if rep % 6 >= 3:
-            order = order[::-1]
         for mode in args.scenarios.split(","):
+            variants = _variants(mode, args.otel)
+            shift = rep % len(variants)
+            order = variants[shift:] + variants[:shift]
+            if rep % 2:
+                order = order[::-1]
             for variant in order:
-                figures = await serve_once(variant == "instrumented", args, mode)
+                figures = await serve_once(variant, args, mode)
                 for key, value in figures.items():
-                    results[variant].setdefault(key, []).append(value)
+                    results.setdefault(key, {}).setdefault(variant, []).append(value)
         line = "  ".join(
-            f"{key}={results['instrumented'][key][-1] / results['plain'][key][-1]:.3f}" for key in results["plain"]
+            f"{key}={by['instrumented'][-1] / by['plain'][-1]:.3f}"
+            for key, by in results.items()
+            if "instrumented" in by
         )
-        print(f"rep {rep + 1}/{args.reps} load={os.getloadavg()[0]:.1f}: instrumented/plain {line}", file=sys.stderr)
+        print(f"rep {rep + 1}/{args.reps} load={os.getloadavg()[0]:.1f}: ours/plain {line}", file=sys.stderr)
     summary: dict[str, Any] = {}
-    for key in results["plain"]:
-        plain, instr, control = (results[v][key] for v in VARIANTS)
-        ratios = [i / p for i, p in zip(instr, plain, strict=True)]
-        noise = [c / p for c, p in zip(control, plain, strict=True)]
-        summary[key] = {
-            "plain_median": statistics.median(plain),
-            "instrumented_median": statistics.median(instr),
-            "ratio_median": statistics.median(ratios),
-            "ratio_of_medians": statistics.median(instr) / statistics.median(plain),
-            "ratio_min": min(ratios),
-            "ratio_max": max(ratios),
-            "control_ratio_median": statistics.median(noise),
-            "control_ratio_min": min(noise),
-            "control_ratio_max": max(noise),
-        }
+    for key, by in results.items():
+        plain = by["plain"]
+        entry: dict[str, Any] = {"plain_median": statistics.median(plain)}
+        for variant, values in by.items():
+            if variant == "plain":
+                continue
+            ratios = [v / p for v, p in zip(values, plain, strict=True)]
+            entry[variant] = {
+                "median": statistics.median(values),
+                "ratio_median": statistics.median(ratios),
+                "ratio_min": min(ratios),
+                "ratio_max": max(ratios),
+                "added_median": statistics.median(v - p for v, p in zip(values, plain, strict=True)),
+            }
+        summary[key] = entry
     for key, (bound, higher_is_better) in TARGETS.items():
         if key in summary:
-            ratio = summary[key]["ratio_median"]
+            ratio = summary[key]["instrumented"]["ratio_median"]
             summary[key]["target"] = f"{'>=' if higher_is_better else '<='} {bound}"
             summary[key]["met"] = ratio >= bound if higher_is_better else ratio <= bound
     return summary
+
+
+def markdown(summary: dict[str, Any]) -> str:
+    """One table: per figure, each variant's median, its paired ratio to plain and (CPU) paired added us."""
+    lines = [
+        "| figure | variant | median | vs plain: median of paired ratios (range) | added per op, paired median |",
+        "|---|---|---:|---:|---:|",
+    ]
+    for key, entry in summary.items():
+        if not isinstance(entry, dict) or "plain_median" not in entry:
+            continue
+        lines.append(f"| {key} | plain | {entry['plain_median']:,.2f} | | |")
+        for variant, label in LABELS.items():
+            if variant not in entry:
+                continue
+            figures = entry[variant]
+            added = f"{figures['added_median']:+,.2f} us" if key.endswith("_us") else ""
+            lines.append(
+                f"| {key} | {label} | {figures['median']:,.2f} | {figures['ratio_median']:.3f} "
+                f"({figures['ratio_min']:.2f}-{figures['ratio_max']:.2f}) | {added} |"
+            )
+    return "\n".join(lines)
 
 
 def main() -> None:
@@ -336,10 +410,22 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=20_000)
     parser.add_argument("--connections", type=int, default=32, help="keep-alive connections of the HTTP client")
     parser.add_argument("--pipeline", type=int, default=1, help="HTTP requests in flight per connection")
-    parser.add_argument("--scenarios", default="ws,paced,http", help="comma-separated: ws, paced, http")
+    parser.add_argument(
+        "--scenarios", default="handler,http,ws,paced", help="comma-separated: handler, http, ws, paced"
+    )
+    parser.add_argument("--quick", action="store_true", help="smoke run: tiny counts, one repetition")
     parser.add_argument("--exporter", default=shutil.which("statsd_exporter"), help="statsd_exporter binary, or ''")
     parser.add_argument("--json", type=Path, help="also write the summary here")
     args = parser.parse_args()
+    if args.quick:
+        args.reps, args.chunks, args.viewers, args.requests, args.connections = 1, 200, 2, 400, 4
+    try:
+        import opentelemetry.instrumentation.aiohttp_server  # noqa: F401
+
+        args.otel = True
+    except ImportError:
+        print("OTel peers skipped: pip install -e '.[bench]'", file=sys.stderr)
+        args.otel = False
 
     from netauto_statsd.emitter import configure
 
@@ -355,6 +441,7 @@ def main() -> None:
     finally:
         collector.close()
     print(json.dumps(summary, indent=2))
+    print(markdown(summary))
     if args.json:
         args.json.write_text(json.dumps(summary, indent=2))
     print(

@@ -168,7 +168,10 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=2000, help="jobs per variant, over all repetitions")
     parser.add_argument("--reps", type=int, default=4)
     parser.add_argument("--exporter", default=shutil.which("statsd_exporter"))
+    parser.add_argument("--quick", action="store_true", help="smoke run: 20 jobs, one repetition")
     args = parser.parse_args()
+    if args.quick:
+        args.jobs, args.reps = 20, 1
     per_rep = args.jobs // args.reps
 
     with tempfile.TemporaryDirectory() as tmp:

@@ -1,23 +1,28 @@
-"""Benchmark: the SQLAlchemy integration's cost, an instrumented engine vs a plain one.
+"""Benchmark: the SQLAlchemy integration's cost, side by side with the peers, on SQLite.
 
 Run from the repo root (statsd_exporter on PATH or --exporter, else a local UDP sink)::
 
-    PATH=/tmp/gobin:$PATH python bench/bench_sqlalchemy.py
+    PATH=.tools/bin:$PATH .venv/bin/python bench/bench_sqlalchemy.py --reps 20
+    # with the OTel peer: SQLAlchemy 2.0.x (opentelemetry-instrumentation-sqlalchemy 0.66b1 skips 2.1)
+    PATH=.tools/bin:$PATH /tmp/venv-sa20/bin/python bench/bench_sqlalchemy.py --reps 20
 
-``--queries`` SQLite queries (default 20,000) per variant, split into ``--reps``
-repetitions; in each repetition both variants run, the order alternating. Two
-engines on two SQLite files (QueuePool, ``synchronous=OFF``: no fsync, so the
-run is CPU-bound and the instrumentation's share as large as it gets), the same
-schema and the same statements through SQLAlchemy Core. Scenarios:
+Variants, one engine and SQLite file each (QueuePool, ``synchronous=OFF``: no
+fsync, so the run is CPU-bound and the instrumentation's share as large as it
+gets): ``plain``; ours (``instrument_engine``); a prometheus_client listener and
+OpenTelemetry (metrics only, and + tracing) from ``bench/peers.py``; ``control``,
+plain again (the A/A noise floor). Scenarios:
 
-* ``unit``: one connection checkout per unit of work of 10 statements
-  (6 selects by key, 2 inserts, 1 update, 1 delete), as an app's request does;
-* ``single``: one checkout per statement (select by key), the worst case for
-  the pool hooks.
+* ``select``: ``SELECT :x`` on one held connection (the per-statement cost);
+* ``orm``: ORM units of work (a Session loads a row, changes it, adds two,
+  deletes them, commits: 6-7 statements and one checkout per unit);
+* ``unit``: Core units of 10 statements, one checkout each (figures per statement);
+* ``single``: one checkout per statement, the worst case for the pool hooks.
 
-The emitter runs in this process and sends to a real statsd_exporter when one
-is found. Ratios are paired per repetition; the median is reported. Target:
-instrumented/plain >= 0.90 queries/s.
+In each repetition every variant runs, in a rotating order. Reported per
+variant: median operations/s, the median of the per-repetition ratios to plain,
+the median CPU time per operation (this process, all threads: the emitter's
+and the publisher's included) and the median of the paired differences to plain.
+``--quick``: a smoke run (tests run it; nothing about time is asserted).
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ import gc
 import shutil
 import socket
 import statistics
+import sys
 import tempfile
 import threading
 import time
@@ -34,13 +40,31 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Column, Integer, MetaData, String, Table, create_engine, delete, event, insert, select, update
+import sqlalchemy
+from sqlalchemy import (
+    Column,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    create_engine,
+    delete,
+    event,
+    insert,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.engine import Engine
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from netauto_statsd.config import Settings
 from netauto_statsd.emitter import Emitter, set_emitter
 from netauto_statsd.integrations.sqlalchemy import instrument_engine
 from netauto_statsd.tooling.exporter import ThrowawayExporter
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import peers
 
 ROOT = Path(__file__).resolve().parent.parent
 metadata = MetaData()
@@ -69,8 +93,10 @@ def make_engine(path: Path) -> Engine:
         cursor.close()
 
     metadata.create_all(engine)
+    Base.metadata.create_all(engine)
     with engine.begin() as conn:
         conn.execute(insert(runs), [{"id": i, "site": "par1"} for i in range(ROWS)])
+        conn.execute(insert(Device), [{"id": i, "name": f"edge-{i}", "status": "up"} for i in range(ROWS)])
     return engine
 
 
@@ -95,58 +121,142 @@ def single(engine: Engine, queries: int, base: int) -> None:
             conn.execute(select(runs.c.site).where(runs.c.id == (base + q) % ROWS)).scalar()
 
 
-def timed(scenario: Callable[[Engine, int, int], None], engine: Engine, queries: int, base: int) -> tuple[float, float]:
-    """Queries per second of wall time, and per second of this process's CPU time (all its threads)."""
+class Base(DeclarativeBase):
+    pass
+
+
+class Device(Base):
+    __tablename__ = "devices"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16))
+
+
+def select_x(engine: Engine, queries: int, base: int) -> None:
+    """``SELECT :x`` on one held connection: the per-statement cost, nothing else."""
+    statement = text("SELECT :x")
+    with engine.connect() as conn:
+        for q in range(queries):
+            conn.execute(statement, {"x": base + q}).scalar()
+
+
+def orm(engine: Engine, queries: int, base: int) -> None:
+    """ORM units of work: a Session loads a device, changes it, adds two, deletes one, commits (``queries`` = units)."""
+    for u in range(queries):
+        key = (base + u) % ROWS
+        new = 10_000_000 + base + u
+        with Session(engine) as session, session.begin():
+            device = session.get(Device, key)
+            if device is not None:
+                device.status = "up" if device.status != "up" else "down"
+            session.add_all([Device(id=new, name=f"edge-{new}", status="new"), Device(id=-new, name="x", status="new")])
+            session.flush()
+            session.delete(session.get(Device, -new))
+            session.flush()
+            session.delete(session.get(Device, new))
+
+
+#: scenario -> (function, statements per operation, operation name)
+SCENARIOS: dict[str, tuple[Callable[[Engine, int, int], None], int, str]] = {
+    "select": (select_x, 1, "statement"),
+    "orm": (orm, 1, "unit of work"),
+    "unit": (unit, 1, "statement"),
+    "single": (single, 1, "statement"),
+}
+#: Every repetition runs plain twice: control/plain is the A/A noise floor.
+VARIANTS = ("plain", "instrumented", "prometheus", "otel", "otel_tracing", "control")
+LABELS = {
+    "instrumented": "ours",
+    "prometheus": "prometheus_client listener",
+    "otel": "OTel, metrics only",
+    "otel_tracing": "OTel + tracing",
+    "control": "plain again (A/A)",
+}
+
+
+def timed(scenario: Callable[[Engine, int, int], None], engine: Engine, count: int, base: int) -> tuple[float, float]:
+    """Operations per second of wall time, and CPU microseconds per operation (this process, all its threads)."""
     gc.collect()
     wall, cpu = time.perf_counter(), time.process_time()
-    scenario(engine, queries, base)
-    return queries / (time.perf_counter() - wall), queries / (time.process_time() - cpu)
+    scenario(engine, count, base)
+    return count / (time.perf_counter() - wall), (time.process_time() - cpu) / count * 1e6
+
+
+def build_engines(workdir: Path) -> dict[str, Engine]:
+    """One engine (and SQLite file) per variant; the peers attached as their docs say."""
+    engines: dict[str, Engine] = {}
+    for variant in VARIANTS:
+        engine = make_engine(workdir / f"{variant}.db")
+        if variant == "instrumented":
+            instrument_engine(engine, "bench")
+        elif variant == "prometheus":
+            peers.prometheus_listener(engine)
+        elif variant.startswith("otel"):
+            try:
+                if not peers.otel_sqlalchemy(engine, tracing=variant == "otel_tracing"):
+                    print(f"{variant}: opentelemetry-instrumentation-sqlalchemy refused this SQLAlchemy; skipped")
+                    continue
+            except ImportError:
+                print(f"{variant}: skipped (pip install -e '.[bench]')")
+                continue
+        engines[variant] = engine
+    return engines
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--queries", type=int, default=20_000, help="queries per variant and scenario")
-    parser.add_argument("--reps", type=int, default=100)
+    parser.add_argument("--queries", type=int, default=20_000, help="operations per variant and scenario")
+    parser.add_argument("--reps", type=int, default=20)
+    parser.add_argument("--scenarios", default="select,orm,unit,single")
     parser.add_argument("--exporter", default=shutil.which("statsd_exporter"))
+    parser.add_argument("--quick", action="store_true", help="smoke run: a few operations, two repetitions")
     args = parser.parse_args()
-    per_rep = args.queries // args.reps
+    if args.quick:
+        args.queries, args.reps = 200, 2
+    per_rep = max(1, args.queries // args.reps)
 
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         port, kind, proc = start_sink(args.exporter, workdir)
         emitter = Emitter(Settings(host="127.0.0.1", port=port))
         set_emitter(emitter)
-        engines = {"plain": make_engine(workdir / "plain.db"), "instrumented": make_engine(workdir / "measured.db")}
-        instrument_engine(engines["instrumented"], "bench")
-        summary = []
+        engines = build_engines(workdir)
+        lines = [
+            "| scenario | variant | ops/s (median) | vs plain: paired ratio (range) "
+            "| CPU us/op (median) | added CPU us/op, paired median |",
+            "|---|---|---:|---:|---:|---:|",
+        ]
         try:
-            for name, scenario in (("unit", unit), ("single", single)):
+            for name in args.scenarios.split(","):
+                scenario, _, operation = SCENARIOS[name]
                 for engine in engines.values():  # warm-up: statement caches, pool
-                    timed(scenario, engine, 200, 0)
-                rates: dict[str, list[tuple[float, float]]] = {"plain": [], "instrumented": []}
+                    timed(scenario, engine, 20, 0)
+                figures: dict[str, list[tuple[float, float]]] = {variant: [] for variant in engines}
+                variants = list(engines)
                 for rep in range(args.reps):
-                    order = ("plain", "instrumented") if rep % 2 == 0 else ("instrumented", "plain")
-                    for variant in order:
-                        rates[variant].append(timed(scenario, engines[variant], per_rep, rep * per_rep))
-                    (plain_wall, plain_cpu), (inst_wall, inst_cpu) = rates["plain"][-1], rates["instrumented"][-1]
-                    if (rep + 1) % 10 == 0:
-                        print(
-                            f"{name:6} rep {rep + 1}: plain {plain_wall:6.0f} q/s  instrumented {inst_wall:6.0f} q/s  "
-                            f"ratio {inst_wall / plain_wall:.3f}  (CPU-time ratio {inst_cpu / plain_cpu:.3f})",
-                            flush=True,
-                        )
-                pairs = list(zip(rates["instrumented"], rates["plain"], strict=True))
-                wall_ratios = [i[0] / p[0] for i, p in pairs]
-                cpu_ratios = [i[1] / p[1] for i, p in pairs]
-                fast = {variant: statistics.quantiles([r[0] for r in rates[variant]], n=10)[-1] for variant in rates}
-                summary.append(
-                    f"{name:6}: plain median {statistics.median(r[0] for r in rates['plain']):6.0f} q/s, "
-                    f"instrumented median {statistics.median(r[0] for r in rates['instrumented']):6.0f} q/s, "
-                    f"paired ratio median {statistics.median(wall_ratios):.3f} "
-                    f"(quartiles {' / '.join(f'{q:.3f}' for q in statistics.quantiles(wall_ratios, n=4))}); "
-                    f"CPU-time ratio median {statistics.median(cpu_ratios):.3f}; "
-                    f"90th-percentile-rate ratio {fast['instrumented'] / fast['plain']:.3f}"
+                    shift = rep % len(variants)
+                    order = variants[shift:] + variants[:shift]
+                    for variant in order[::-1] if rep % 2 else order:
+                        figures[variant].append(timed(scenario, engines[variant], per_rep, rep * per_rep))
+                    if (rep + 1) % 5 == 0:
+                        ratio = figures["instrumented"][-1][0] / figures["plain"][-1][0]
+                        print(f"{name:6} rep {rep + 1}: ours/plain ops/s {ratio:.3f}", file=sys.stderr, flush=True)
+                plain = figures["plain"]
+                lines.append(
+                    f"| {name} ({operation}) | plain | {statistics.median(r[0] for r in plain):,.0f} | "
+                    f"| {statistics.median(r[1] for r in plain):,.1f} | |"
                 )
+                for variant, label in LABELS.items():
+                    if variant not in figures:
+                        continue
+                    got = figures[variant]
+                    ratios = [g[0] / p[0] for g, p in zip(got, plain, strict=True)]
+                    added = [g[1] - p[1] for g, p in zip(got, plain, strict=True)]
+                    lines.append(
+                        f"| {name} ({operation}) | {label} | {statistics.median(r[0] for r in got):,.0f} | "
+                        f"{statistics.median(ratios):.3f} ({min(ratios):.2f}-{max(ratios):.2f}) | "
+                        f"{statistics.median(r[1] for r in got):,.1f} | {statistics.median(added):+,.2f} |"
+                    )
         finally:
             emitter.close()
             for engine in engines.values():
@@ -155,11 +265,12 @@ def main() -> None:
                 proc.stop()
     stats = emitter.stats()
     print(
-        f"\n{args.queries} SQLite queries per variant and scenario, {args.reps} interleaved repetitions, "
-        f"metrics to {kind} (emitter: {stats['accepted']} accepted, {stats['packets_failed']} packets failed)"
+        f"\n{args.queries} operations per variant and scenario, {args.reps} interleaved repetitions, "
+        f"SQLAlchemy {sqlalchemy.__version__}, metrics to {kind} "
+        f"(emitter: {stats['accepted']} accepted, {stats['packets_failed']} packets failed)\n"
     )
-    print("\n".join(summary))
-    print("target: ratio >= 0.90")
+    print("\n".join(lines))
+    print("\ntargets: ours added CPU <= 2 us per statement, <= 10 us per ORM unit of work; ops/s ratio >= 0.95")
 
 
 if __name__ == "__main__":

@@ -33,7 +33,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import logging
 import os
 import socket
 import time
@@ -44,8 +43,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-log = logging.getLogger("netauto_statsd")
-log.addHandler(logging.NullHandler())
+from netauto_statsd._log import log
 
 #: Tags every lifecycle annotation carries; the dashboards' "Deploys" query filters on them.
 LIFECYCLE_TAGS = ("netauto", "deploy")

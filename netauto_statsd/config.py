@@ -34,7 +34,6 @@ Ours (all optional):
 from __future__ import annotations
 
 import importlib.util
-import logging
 import os
 import sys
 from collections.abc import Mapping
@@ -261,7 +260,7 @@ def warn_bad_configuration(error: Exception) -> None:
     NullHandler, so an app that never configured logging would see nothing.
     """
     message = f"netauto_statsd: bad configuration, NO metrics will be sent: {error} (configure() raises this error)"
-    logging.getLogger("netauto_statsd").error("%s", message)
+    log.error("%s", message)
     try:
         print(message, file=sys.stderr, flush=True)
     except Exception:  # a closed stderr must not break the app either

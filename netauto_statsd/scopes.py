@@ -15,16 +15,13 @@ import asyncio
 import contextvars
 import functools
 import inspect
-import logging
 import time
 from collections.abc import Callable
 from types import TracebackType
 from typing import Any, TypeVar
 
-from netauto_statsd.catalog import CatalogError
-
-log = logging.getLogger("netauto_statsd")
-log.addHandler(logging.NullHandler())
+from netauto_statsd._log import log
+from netauto_statsd.guard import failed
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -131,24 +128,20 @@ class Instrument:
             _refuse(what[:240], strict_only=True)
             return {}
 
-    # begin/end are guarded inline (no closure per call: this is every decorated call's hot path)
+    # begin/end are guarded inline through the shared guard (no closure per call: every decorated call's hot path)
     def _start(self, tags: dict[str, object]) -> Scope:
         scope = Scope(tags)
         try:
             self.begin(scope)
-        except CatalogError:
-            raise
         except Exception as exc:  # metrics never break the app
-            log.debug("netauto_statsd: begin failed: %s", exc)
+            failed("begin", exc)
         return scope
 
     def _finish(self, scope: Scope, exc: BaseException | None) -> None:
         try:
             self.end(scope, exc)
-        except CatalogError:
-            raise
         except Exception as error:  # metrics never break the app
-            log.debug("netauto_statsd: end failed: %s", error)
+            failed("end", error)
 
     def __call__(self, func: F) -> F:
         """Decorate ``func`` (plain or ``async def``): one scope per call."""

@@ -19,7 +19,6 @@ Nothing here runs at import.
 
 from __future__ import annotations
 
-import logging
 import os
 import signal
 import sys
@@ -29,7 +28,7 @@ from collections.abc import Callable, Iterable
 from types import FrameType
 from typing import Any, Protocol
 
-log = logging.getLogger("netauto_statsd")
+from netauto_statsd._log import log
 
 #: How long a signal handler waits for the flush before doing what the signal did before.
 FLUSH_TIMEOUT = 2.0

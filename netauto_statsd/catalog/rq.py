@@ -7,7 +7,7 @@ from netauto_statsd.catalog.registry import counter, gauge, histogram
 from netauto_statsd.catalog.shared import EXCEPTION, FUNC, JOB_SECONDS, QUEUE
 
 AREA = "rq"
-JOB_STATUS = Tag("status", ("succeeded", "failed", "stopped", "retried"), "job outcome")
+JOB_STATUS = Tag("status", ("succeeded", "failed", "stopped", "retried", "abandoned"), "job outcome")
 
 ENQUEUED = counter(
     "rq.job.enqueued",

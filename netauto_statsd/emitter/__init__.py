@@ -11,7 +11,7 @@ from typing import Any
 
 from netauto_statsd.catalog import model
 from netauto_statsd.emitter import bound, process
-from netauto_statsd.emitter.core import Emitter, Tags
+from netauto_statsd.emitter.core import Emitter, Tags, add_flush_hook
 from netauto_statsd.emitter.listener import Listener
 from netauto_statsd.emitter.process import configure, flush, get_emitter, set_emitter, stats
 
@@ -20,7 +20,7 @@ from netauto_statsd.emitter.process import configure, flush, get_emitter, set_em
 # No socket, thread or I/O: it only fills in a few function references.
 bound.install(model.runtime)
 
-__all__ = ["Emitter", "Listener", "Tags", "configure", "flush", "get_emitter", "set_emitter", "stats"]
+__all__ = ["Emitter", "Listener", "Tags", "add_flush_hook", "configure", "flush", "get_emitter", "set_emitter", "stats"]
 
 
 def __getattr__(name: str) -> Any:

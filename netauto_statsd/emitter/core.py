@@ -11,9 +11,9 @@ and logged at debug level on the ``netauto_statsd`` logger.
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 
+from netauto_statsd._log import log
 from netauto_statsd.catalog import CatalogError, Metric
 from netauto_statsd.config import Settings, from_env
 from netauto_statsd.emitter import epoch
@@ -24,9 +24,6 @@ from netauto_statsd.emitter.resolve import COUNTER, GAUGE, GAUGE_MOVE, HISTOGRAM
 from netauto_statsd.emitter.values import MAX_MAGNITUDE, is_number, short, why_not
 from netauto_statsd.wire import Transport, build_transport
 from netauto_statsd.wire.base import samples_failed
-
-log = logging.getLogger("netauto_statsd")
-log.addHandler(logging.NullHandler())
 
 Tags = Mapping[str, object] | None
 _STATS = (
@@ -40,6 +37,19 @@ _STATS = (
     "samples_failed",
     "internal_errors",
 )
+
+
+_flush_hooks: list[Callable[[], None]] = []
+
+
+def add_flush_hook(hook: Callable[[], None]) -> None:
+    """Call ``hook()`` at the start of every :meth:`Emitter.flush` (idempotent).
+
+    For integrations that batch figures on their hot path: the flush thread,
+    :func:`flush` and the exit flush then send what they gathered too.
+    """
+    if hook not in _flush_hooks:
+        _flush_hooks.append(hook)
 
 
 class Emitter:
@@ -263,6 +273,12 @@ class Emitter:
         Call it before a process ends with ``os._exit`` (RQ work horses,
         ``multiprocessing`` children): ``atexit`` does not run there.
         """
+        for hook in tuple(_flush_hooks):  # integrations hand over the figures they batch (add_flush_hook)
+            try:
+                hook()
+            except Exception as exc:  # a hook never stops the flush
+                self._stats["internal_errors"] += 1
+                log.debug("netauto_statsd: flush hook failed: %s", exc)
         with self._life.flush_lock:
             agg = self._agg
             window = agg.drain()

@@ -9,7 +9,6 @@ replaced emitter can be collected.
 from __future__ import annotations
 
 import atexit
-import logging
 import os
 import threading
 import weakref
@@ -17,9 +16,8 @@ from collections.abc import Callable
 from typing import Protocol
 
 from netauto_statsd import shutdown
+from netauto_statsd._log import log
 from netauto_statsd.emitter import epoch
-
-log = logging.getLogger("netauto_statsd")
 
 
 class Owner(Protocol):

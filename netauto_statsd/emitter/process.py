@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 import dataclasses
-import logging
 import os
 import sys
 import threading
 from typing import Any
 
+from netauto_statsd._log import log
 from netauto_statsd.catalog import groups
 from netauto_statsd.config import ConfigError, Settings, from_env, warn_bad_configuration
 from netauto_statsd.emitter import epoch
 from netauto_statsd.emitter.core import Emitter
 from netauto_statsd.wire.base import UnusableTransport
-
-log = logging.getLogger("netauto_statsd")
 
 _default: Emitter | None = None
 _default_lock = threading.Lock()

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import logging
-
+from netauto_statsd._log import log
 from netauto_statsd.config import Settings
 from netauto_statsd.wire.base import Batch, Context, NullTransport, Transport
 
 __all__ = ["Batch", "Context", "NullTransport", "Transport", "build_transport"]
-
-log = logging.getLogger("netauto_statsd")
 
 
 def build_transport(settings: Settings) -> Transport:

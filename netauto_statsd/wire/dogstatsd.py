@@ -26,19 +26,16 @@ for a Prometheus statsd_exporter rather than a Datadog agent:
 
 from __future__ import annotations
 
-import logging
 import socket
 import threading
 from collections.abc import Iterator
 from typing import Any
 
+from netauto_statsd._log import log
 from netauto_statsd.config import Settings
 from netauto_statsd.tags import normalise_value
 from netauto_statsd.wire.base import Batch, SendResult, format_number, pack_values, tag_list
 from netauto_statsd.wire.udp import UdpSender
-
-log = logging.getLogger("netauto_statsd")
-log.addHandler(logging.NullHandler())
 
 
 class DogStatsdTransport:

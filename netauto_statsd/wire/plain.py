@@ -20,17 +20,14 @@ Enable with ``NETAUTO_STATSD_TRANSPORT=statsd`` (``plain`` extra).
 
 from __future__ import annotations
 
-import logging
 import threading
 from typing import Any
 
+from netauto_statsd._log import log
 from netauto_statsd.config import Settings
 from netauto_statsd.tags import normalise_value
 from netauto_statsd.wire.base import Batch, SendResult, format_number, plain_name
 from netauto_statsd.wire.udp import UdpSender
-
-log = logging.getLogger("netauto_statsd")
-log.addHandler(logging.NullHandler())
 
 
 class PlainStatsdTransport:

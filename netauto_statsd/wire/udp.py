@@ -24,15 +24,15 @@ exporter's own counters). An ordinary flush (a few dozen datagrams) never pauses
 from __future__ import annotations
 
 import errno
-import logging
 import socket
 import time
+
+from netauto_statsd._log import log
 
 #: After a failed resolve/connect, sends fail fast (and are counted) for this long
 #: instead of asking DNS again for every datagram of the flush.
 RECONNECT_SECONDS = 1.0
 
-log = logging.getLogger("netauto_statsd")
 
 #: Bytes handed to the kernel between two pauses (about 45 full datagrams; well under the
 #: 208 KiB default receive buffer, so a burst fits it even if the exporter reads nothing).

@@ -36,10 +36,13 @@ logged at debug level on the ``netauto_statsd`` logger.
 
 from __future__ import annotations
 
+from typing import Any
+
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
 from netauto_statsd.annotations import LifecycleAnnotations, lifecycle_annotations
+from netauto_statsd.integrations._base import Instrumentor
 from netauto_statsd.integrations.aiohttp._shared import PUBLISH_INTERVAL, UNMATCHED_ROUTE, route_template
 from netauto_statsd.integrations.aiohttp.http import TALLY_ATTRIBUTE, _make_middleware, _RequestTally
 from netauto_statsd.integrations.aiohttp.liveview import (
@@ -53,6 +56,7 @@ __all__ = [
     "PUBLISH_INTERVAL",
     "UNMATCHED_ROUTE",
     "WAIT_THRESHOLD",
+    "AiohttpInstrumentor",
     "close_code_class",
     "instrument_app",
     "live_view",
@@ -61,15 +65,51 @@ __all__ = [
 ]
 
 
-def _installed(app: web.Application) -> Middleware | None:
-    for middleware in app.middlewares:
-        if hasattr(middleware, TALLY_ATTRIBUTE):
-            return middleware
-    return None
-
-
 #: Attribute of the installed middleware holding the app's lifecycle annotations, if any.
 ANNOTATIONS_ATTRIBUTE = "_netauto_annotations"
+
+
+class AiohttpInstrumentor(Instrumentor[web.Application, Middleware]):
+    """Installs the HTTP middleware (outermost), the live-view hook and the cleanup flush on an app.
+
+    Install before the app starts: aiohttp freezes middlewares and signals then.
+    The app's ``on_cleanup`` publishes what the middleware gathered and flushes
+    the emitter, so a normal shutdown (``AppRunner.cleanup()``, ``web.run_app``
+    on SIGTERM / SIGINT) loses nothing.
+    """
+
+    integration = "netauto_statsd.integrations.aiohttp"
+
+    def _state_of(self, app: web.Application) -> Middleware | None:
+        for middleware in app.middlewares:
+            if hasattr(middleware, TALLY_ATTRIBUTE):
+                return middleware
+        return None
+
+    def _install(self, app: web.Application, /, **options: Any) -> None:
+        tally = _RequestTally()
+        middleware = _make_middleware(tally)
+        app.middlewares.insert(0, middleware)
+        app.on_response_prepare.append(_on_response_prepare)
+        app.on_cleanup.append(tally.on_cleanup)
+        annotate = lifecycle_annotations(options.get("annotations", False))
+        if annotate is not None:
+            setattr(middleware, ANNOTATIONS_ATTRIBUTE, annotate)
+            app.on_startup.append(annotate.on_startup)
+            app.on_cleanup.append(annotate.on_cleanup)
+
+    def _uninstall(self, app: web.Application, middleware: Middleware) -> None:
+        tally: _RequestTally = getattr(middleware, TALLY_ATTRIBUTE)
+        app.middlewares.remove(middleware)
+        app.on_response_prepare.remove(_on_response_prepare)
+        app.on_cleanup.remove(tally.on_cleanup)
+        annotate: LifecycleAnnotations | None = getattr(middleware, ANNOTATIONS_ATTRIBUTE, None)
+        if annotate is not None:
+            app.on_startup.remove(annotate.on_startup)
+            app.on_cleanup.remove(annotate.on_cleanup)
+
+
+_instrumentor = AiohttpInstrumentor()
 
 
 def instrument_app(app: web.Application, *, annotations: bool | LifecycleAnnotations = False) -> web.Application:
@@ -77,6 +117,7 @@ def instrument_app(app: web.Application, *, annotations: bool | LifecycleAnnotat
 
     Call it before the app starts: aiohttp freezes middlewares and signals then.
     Sub-applications added with ``add_subapp`` are covered by the root's install.
+    The app's cleanup publishes and flushes what is pending.
 
     Args:
         app: the root application.
@@ -88,34 +129,17 @@ def instrument_app(app: web.Application, *, annotations: bool | LifecycleAnnotat
     Returns:
         ``app``, for chaining.
 
+    Raises:
+        UnsupportedVersionError: the installed aiohttp is outside the supported range.
+
     Example:
         >>> app = instrument_app(web.Application())
         >>> app is instrument_app(app)
         True
     """
-    if _installed(app) is None:
-        tally = _RequestTally()
-        app.middlewares.insert(0, _make_middleware(tally))
-        app.on_response_prepare.append(_on_response_prepare)
-        app.on_cleanup.append(tally.on_cleanup)
-        annotate = lifecycle_annotations(annotations)
-        if annotate is not None:
-            setattr(app.middlewares[0], ANNOTATIONS_ATTRIBUTE, annotate)
-            app.on_startup.append(annotate.on_startup)
-            app.on_cleanup.append(annotate.on_cleanup)
-    return app
+    return _instrumentor.install(app, annotations=annotations)
 
 
 def uninstrument_app(app: web.Application) -> web.Application:
     """Undo :func:`instrument_app` (before the app starts); idempotent."""
-    middleware = _installed(app)
-    if middleware is not None:
-        tally: _RequestTally = getattr(middleware, TALLY_ATTRIBUTE)
-        app.middlewares.remove(middleware)
-        app.on_response_prepare.remove(_on_response_prepare)
-        app.on_cleanup.remove(tally.on_cleanup)
-        annotate: LifecycleAnnotations | None = getattr(middleware, ANNOTATIONS_ATTRIBUTE, None)
-        if annotate is not None:
-            app.on_startup.remove(annotate.on_startup)
-            app.on_cleanup.remove(annotate.on_cleanup)
-    return app
+    return _instrumentor.uninstall(app)

@@ -4,31 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-import logging
-from collections.abc import Callable
-from typing import Any
 
 from aiohttp import web
 
 from netauto_statsd.catalog import CatalogError
-from netauto_statsd.scopes import Scope
-
-log = logging.getLogger("netauto_statsd")
-log.addHandler(logging.NullHandler())
+from netauto_statsd.guard import failed
 
 #: ``route`` of requests the router matched to nothing (its 404 and 405 answers).
 UNMATCHED_ROUTE = "unmatched"
 #: Longest time, in seconds, a count waits on the event loop before it reaches the emitter.
 PUBLISH_INTERVAL = 0.25
-
-
-def _guarded(what: str, action: Callable[..., None], *args: Any) -> None:
-    try:
-        action(*args)
-    except CatalogError:
-        raise
-    except Exception as exc:  # metrics never break the app
-        log.debug("netauto_statsd: aiohttp %s failed: %s", what, exc)
 
 
 def route_template(request: web.BaseRequest) -> str:
@@ -72,12 +57,10 @@ class _Pending:
         self.timer = None
         try:
             self.publish()
-        except CatalogError as exc:  # a timer cannot raise into the app: re-raised by publish_now
-            self.pending_error = exc
-        except Exception as exc:
-            log.debug("netauto_statsd: aiohttp publish failed: %s", exc)
+        except Exception as exc:  # a timer cannot raise into the app: a CatalogError is re-raised by publish_now
+            self.pending_error = failed("aiohttp publish", exc, defer=True)
 
 
 # The middleware, the live-view wrapper and the prepare signal all run in the request's
-# task: context variables hand the request's scope and live-view session between them.
-_request_scope: contextvars.ContextVar[Scope | None] = contextvars.ContextVar("netauto_request", default=None)
+# task: context variables hand the request's start time and live-view session between them.
+_request_started: contextvars.ContextVar[float | None] = contextvars.ContextVar("netauto_request", default=None)

@@ -11,15 +11,10 @@ from typing import Any, TypeVar
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
-from netauto_statsd.catalog import CatalogError
+from netauto_statsd._log import log
 from netauto_statsd.emitter import get_emitter
-from netauto_statsd.integrations.aiohttp._shared import (
-    _guarded,
-    _Pending,
-    _request_scope,
-    log,
-    route_template,
-)
+from netauto_statsd.guard import call, failed
+from netauto_statsd.integrations.aiohttp._shared import _Pending, _request_started, route_template
 from netauto_statsd.scopes import Scope
 
 #: A send that took at least this long (seconds) waited, for the transport to drain or
@@ -60,10 +55,10 @@ def close_code_class(code: int | None, failure: BaseException | None = None) -> 
 class _Session(_Pending):
     """One live-view connection: its timings, and the figures waiting to be published."""
 
-    def __init__(self, request: web.Request, scope: Scope) -> None:
+    def __init__(self, request: web.Request, started: float) -> None:
         super().__init__()
         self.request = request
-        self.scope = scope
+        self.started = started  # perf_counter() when the request reached the middleware
         self.tags: dict[str, object] = {"view": route_template(request)}
         self.connected = False
         self.counted = False
@@ -92,7 +87,7 @@ class _Session(_Pending):
         for name, wrapper in wrap.items():  # on this instance only
             setattr(ws, name, wrapper(getattr(ws, name)))
         emitter = get_emitter()
-        emitter.histogram("liveview.handshake", self.scope.elapsed(), tags=self.tags)
+        emitter.histogram("liveview.handshake", max(0.0, perf_counter() - self.started), tags=self.tags)
         emitter.gauge_add("liveview.sessions", 1, tags=self.tags)
         self.counted = True  # only a session counted in is counted out
 
@@ -135,7 +130,7 @@ class _Session(_Pending):
         except BaseException as exc:
             self.sent -= 1
             if isinstance(exc, Exception):
-                _guarded("live-view error count", self._count_error, exc)
+                call("live-view error count", self._count_error, exc)
             raise
         waited = perf_counter() - started
         if waited >= WAIT_THRESHOLD:
@@ -150,7 +145,7 @@ class _Session(_Pending):
                 if self.timer is None:
                     self._first_pending()
             elif kind is WSMsgType.ERROR:
-                _guarded("live-view error count", self._count_error, message.data)
+                call("live-view error count", self._count_error, message.data)
             return message
 
         return receive_counted
@@ -164,10 +159,8 @@ class _Session(_Pending):
                 self.mount = None
                 get_emitter().histogram("liveview.mount", mount.elapsed(), tags=self.tags)
             self.schedule()
-        except CatalogError:
-            raise
-        except Exception as exc:
-            log.debug("netauto_statsd: live-view accounting failed: %s", exc)
+        except Exception as exc:  # metrics never break the app
+            failed("live-view accounting", exc)
 
     def _count_error(self, exc: object) -> None:
         if exc is self.failure or not isinstance(exc, BaseException):
@@ -244,9 +237,9 @@ def live_view(handler: H) -> H:
         request = _request_of(args)
         if request is not None:
             try:
-                session = _Session(request, _request_scope.get() or Scope({}))
+                session = _Session(request, _request_started.get() or perf_counter())
             except Exception as exc:
-                log.debug("netauto_statsd: live view setup failed: %s", exc)
+                failed("live view setup", exc)
         token = _live_session.set(session)
         failure: BaseException | None = None
         try:
@@ -265,11 +258,8 @@ def live_view(handler: H) -> H:
             if session is not None:
                 try:
                     session.end(failure)
-                except CatalogError:
-                    if failure is None:  # never mask the handler's own exception
-                        raise
-                except Exception as error:
-                    log.debug("netauto_statsd: live view end failed: %s", error)
+                except Exception as error:  # never mask the handler's own exception with ours
+                    failed("live view end", error, defer=failure is not None)
 
     return live_view_handler  # type: ignore[return-value]
 
@@ -281,4 +271,4 @@ def _prepared_socket(response: object) -> bool:
 async def _on_response_prepare(request: web.Request, response: web.StreamResponse) -> None:
     session = _live_session.get()
     if session is not None and session.request is request and isinstance(response, web.WebSocketResponse):
-        _guarded("live-view connect", session.connect, response)
+        call("live-view connect", session.connect, response)

@@ -606,3 +606,25 @@ def test_import_is_inert_and_aiohttp_is_optional() -> None:
         "assert emitter._default is None and threading.active_count() == 1\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
+
+
+@pytest.mark.exporter
+async def test_app_cleanup_flushes_what_the_requests_counted(exporter: Exporter, emitter_for: Any) -> None:
+    # The longest flush interval: only the integration's own shutdown hook can deliver in time.
+    emitter_for(exporter, flush_interval=60)
+    app = instrument_app(web.Application())
+    app.router.add_get("/ping", _ping)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    port = int(runner.addresses[0][1])
+    async with aiohttp.ClientSession() as session:
+        for _ in range(3):
+            async with session.get(f"http://127.0.0.1:{port}/ping") as response:
+                assert response.status == 200
+    await runner.cleanup()  # what web.run_app does on SIGTERM / SIGINT
+    exporter.wait_value("netauto_http_requests_total", 3, route="/ping", status_class="2xx")
+
+
+async def _ping(request: web.Request) -> web.Response:
+    return web.json_response({})

@@ -1,0 +1,164 @@
+"""SQLAlchemy engine and pool instrumentation (the seed's PromEx Ecto plugin).
+
+::
+
+    engine = create_engine(os.environ["DATABASE_URL"])      # or create_async_engine(...)
+    instrument_engine(engine, "default", tables={"runs", "chunks", "devices"})
+    uninstrument_engine(engine)                              # every listener and wrapper removed
+
+Per engine ``name`` (the ``pool`` tag): ``db.query`` and ``db.query.duration``
+(seconds) by ``operation`` (select / insert / update / delete / other) and
+``table`` (read from the SQL, never sending it; ``none`` if it names none,
+``other`` outside ``tables``), failed statements included; ``db.error`` by the
+driver's exception class (``TimeoutError`` for an exhausted pool); per-process
+gauges ``db.pool.connections`` (``checked_out``, ``overflow`` beyond the pool
+size, ``size``); ``db.pool.checkout_wait`` and ``db.pool.invalidated``.
+
+Hooks, all tracked and removable: the dialect's ``do_execute*`` events time
+statements (our listener runs the dialect's own method, and steps aside for a
+listener added after it). Not ``before/after_cursor_execute``: any Connection
+listener moves every statement onto SQLAlchemy's event path, about +15 % per
+query on SQLite before our code runs. Pool events give the pool figures; with
+no event *before* a checkout, ``engine.pool.connect`` is wrapped on the instance
+(and moved to the new pool at its first checkout after ``engine.dispose()``).
+
+Fork: a forked child (an RQ horse) must call ``engine.dispose(close=False)``
+before using the engine (docs/integrations-rq-sqlalchemy.md). Our state resets
+in the child. Per-process pool gauges come only from long-lived processes: not
+from a forked child of the process that instrumented the engine, nor from an RQ
+work horse, even for an engine created inside the job (one ``process`` series
+per job would pile up until the TTL). Errors inside the instrumentation go
+through :mod:`netauto_statsd.guard`: swallowed, counted and logged at debug
+level, except :class:`~netauto_statsd.catalog.CatalogError` in strict mode.
+"""
+
+from __future__ import annotations
+
+import os
+import weakref
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+
+from netauto_statsd.integrations._base import Instrumentor
+from netauto_statsd.integrations.sqlalchemy._engine import _EngineState
+from netauto_statsd.integrations.sqlalchemy._statements import NO_TABLE, OTHER, classify_statement
+
+__all__ = [
+    "NO_TABLE",
+    "OTHER",
+    "SQLAlchemyInstrumentor",
+    "classify_statement",
+    "instrument_engine",
+    "is_instrumented",
+    "uninstrument_engine",
+]
+
+_DIALECT_EVENTS = ("do_execute", "do_executemany", "do_execute_no_params", "handle_error")
+_POOL_EVENTS = ("checkout", "checkin", "detach", "invalidate", "soft_invalidate")
+
+_states: weakref.WeakKeyDictionary[Engine, _EngineState] = weakref.WeakKeyDictionary()
+_fork_hook_registered = False
+
+
+def _sync_engine(engine: Any) -> Engine:
+    """The :class:`Engine` behind ``engine`` (an ``AsyncEngine`` exposes it as ``sync_engine``)."""
+    target = getattr(engine, "sync_engine", engine)
+    if not isinstance(target, Engine):
+        raise TypeError(f"expected a SQLAlchemy Engine or AsyncEngine, got {type(engine).__name__}")
+    return target
+
+
+class SQLAlchemyInstrumentor(Instrumentor[Engine, _EngineState]):
+    """Dialect and pool listeners on one engine (an ``AsyncEngine``'s ``sync_engine``); all removable."""
+
+    integration = "netauto_statsd.integrations.sqlalchemy"
+
+    def _state_of(self, engine: Engine, /) -> _EngineState | None:
+        return _states.get(engine)
+
+    def _install(self, engine: Engine, /, **options: Any) -> None:
+        state = _EngineState(engine, options["name"], options["tables"], options["pool_gauges"])
+        state.checked_out = _initial_checked_out(engine.pool)
+        for event_name in (*_DIALECT_EVENTS, *_POOL_EVENTS):
+            listener = getattr(state, "invalidate" if event_name == "soft_invalidate" else event_name)
+            event.listen(engine, event_name, listener)
+            state.listeners.append((event_name, listener))
+        state.patch_pool(engine.pool)
+        _states[engine] = state
+        _register_fork_hook()
+
+    def _uninstall(self, engine: Engine, state: _EngineState, /) -> None:
+        del _states[engine]
+        for event_name, listener in state.listeners:
+            if event.contains(engine, event_name, listener):
+                event.remove(engine, event_name, listener)
+        state.unpatch_pool()
+
+
+_instrumentor = SQLAlchemyInstrumentor()
+
+
+def instrument_engine(
+    engine: Any,
+    name: str = "default",
+    *,
+    tables: Iterable[str] | None = None,
+    pool_gauges: bool | None = None,
+) -> None:
+    """Start measuring the queries and the pool of ``engine``. Idempotent.
+
+    Args:
+        engine: an :class:`~sqlalchemy.engine.Engine` or an ``AsyncEngine``
+            (its ``sync_engine`` is instrumented).
+        name: the ``pool`` tag, to tell engines apart (bounded by you).
+        tables: the table names to report; others read ``other``. ``None``
+            reports every table, capped by the catalog.
+        pool_gauges: send the per-process pool gauges. ``None`` (default): yes,
+            except in a short-lived process (an RQ work horse) and in a forked
+            child of the process that instrumented the engine.
+
+    Calling it again for an instrumented engine does nothing (call
+    :func:`uninstrument_engine` first to change the arguments).
+
+    Raises:
+        UnsupportedVersionError: the installed SQLAlchemy is outside the supported range.
+
+    Example:
+        >>> engine = create_engine("sqlite:///netauto.db")  # doctest: +SKIP
+        >>> instrument_engine(engine, "default", tables={"runs", "chunks"})  # doctest: +SKIP
+    """
+    _instrumentor.install(_sync_engine(engine), name=name, tables=tables, pool_gauges=pool_gauges)
+
+
+def uninstrument_engine(engine: Any) -> None:
+    """Remove every listener and the pool wrapper :func:`instrument_engine` added. Idempotent."""
+    _instrumentor.uninstall(_sync_engine(engine))
+
+
+def is_instrumented(engine: Any) -> bool:
+    """True while ``engine`` (or the ``AsyncEngine`` around it) is instrumented."""
+    return _instrumentor.is_installed(_sync_engine(engine))
+
+
+def _initial_checked_out(pool: Any) -> int:
+    figure = getattr(pool, "checkedout", None)
+    try:
+        return max(0, int(figure())) if callable(figure) else 0
+    except Exception:
+        return 0
+
+
+def _register_fork_hook() -> None:
+    global _fork_hook_registered
+    if not _fork_hook_registered and hasattr(os, "register_at_fork"):
+        os.register_at_fork(after_in_child=_after_fork_in_child)
+        _fork_hook_registered = True
+
+
+def _after_fork_in_child() -> None:
+    _instrumentor.after_fork_in_child()
+    for state in list(_states.values()):
+        state.after_fork_in_child()
