@@ -40,6 +40,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from netauto_statsd._log import log
 from netauto_statsd.catalog import DEFAULT_NAMESPACE, groups
 
 TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
