@@ -342,6 +342,21 @@ def test_async_engine_through_sync_engine(statsd_recorder: Recorder, tmp_path: P
 
 # ------------------------------------------------------------------- fork
 @pytest.mark.exporter
+def test_an_explicit_flush_sends_the_statements_still_pending(
+    exporter: Exporter, emitter_for: Any, engine: Engine
+) -> None:
+    # The longest flush interval, and flush() at once: only the flush hook can hand over
+    # what the engine batched (the background publish waits up to 0.25 s).
+    emitter = emitter_for(exporter, flush_interval=60)
+    instrument_engine(engine, "pending", tables={"runs"})
+    with engine.connect() as conn:
+        conn.execute(select(runs.c.id)).all()
+    emitter.flush()
+    exporter.wait_value("netauto_db_queries_total", 1, pool="pending", operation="select", table="runs")
+    exporter.wait_value("netauto_db_query_duration_seconds_count", 1, pool="pending", operation="select")
+
+
+@pytest.mark.exporter
 def test_forked_child_uses_its_own_connections_and_sends_no_pool_gauges(
     exporter: Exporter, emitter_for: Any, engine: Engine
 ) -> None:
