@@ -9,7 +9,12 @@ datagrams reach the real statsd_exporter unchanged.
 from __future__ import annotations
 
 import socket
+import subprocess
+import tempfile
 import threading
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 from netauto_statsd.tooling.exporter import free_port
 
@@ -57,3 +62,41 @@ class UdpRelay:
             self._thread.join(2)
         if sock is not None:
             sock.close()
+
+
+#: what ``netauto-statsd demo`` says when its datagrams are refused, and when they flow again
+DEMO_DOWN = "is not answering"
+DEMO_BACK = "answers again"
+
+
+def run_demo_through_outage(
+    command: Sequence[str], env: Mapping[str, str], exporter_port: int, cwd: Path, timeout: float
+) -> subprocess.CompletedProcess[str]:
+    """Run ``command`` (a ``netauto-statsd demo``) against an exporter that is down when it starts.
+
+    Its ``DD_DOGSTATSD_URL`` points at a closed :class:`UdpRelay` port; as soon as the
+    demo says it is not answering (polled in its stderr: datagrams were refused and
+    counted), the relay opens and forwards to ``exporter_port`` - the exporter is back,
+    and the count of refused datagrams arrives with the next flush.
+    """
+    relay = UdpRelay(exporter_port)
+    env = {**env, "DD_DOGSTATSD_URL": f"udp://127.0.0.1:{relay.port}"}
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        proc = subprocess.Popen(list(command), stdout=out, stderr=err, text=True, cwd=cwd, env=env)
+        deadline = time.monotonic() + timeout
+        try:
+            while proc.poll() is None and time.monotonic() < deadline:
+                err.seek(0)
+                if DEMO_DOWN in err.read():
+                    break
+                time.sleep(0.1)
+            relay.open()
+            proc.wait(max(1.0, deadline - time.monotonic()))
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            relay.close()
+        out.seek(0)
+        err.seek(0)
+        return subprocess.CompletedProcess(proc.args, proc.returncode, out.read(), err.read())
