@@ -27,6 +27,7 @@ class UdpRelay:
         self._target = ("127.0.0.1", target_port)
         self._sock: socket.socket | None = None
         self._thread: threading.Thread | None = None
+        self._closing = False
         self.forwarded = 0
 
     def open(self) -> None:
@@ -43,10 +44,12 @@ class UdpRelay:
         assert sock is not None
         out = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         try:
-            while self._sock is not None:
+            while True:
                 try:
                     data = sock.recv(65535)
                 except TimeoutError:
+                    if self._closing:  # everything queued before close() is forwarded
+                        return
                     continue
                 except OSError:
                     return
@@ -56,10 +59,11 @@ class UdpRelay:
             out.close()
 
     def close(self) -> None:
-        """Stop forwarding and release the port."""
-        sock, self._sock = self._sock, None
+        """Forward what already arrived, then stop and release the port."""
+        self._closing = True
         if self._thread is not None:
-            self._thread.join(2)
+            self._thread.join(5)
+        sock, self._sock = self._sock, None
         if sock is not None:
             sock.close()
 
