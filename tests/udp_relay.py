@@ -3,7 +3,9 @@
 It stands for an exporter that is unreachable for a while and then comes back
 (a restart, a redeploy): while it is down, the port is closed and the kernel
 answers with ICMP "port unreachable", exactly as for a dead exporter; once open,
-datagrams reach the real statsd_exporter unchanged.
+datagrams reach the real statsd_exporter unchanged. :func:`run_demo_through_outage`
+starts ``netauto-statsd demo`` against such a port and opens it once the demo has
+said the exporter is not answering.
 """
 
 from __future__ import annotations
