@@ -33,6 +33,12 @@ ENQUEUE_KEY = web.AppKey("enqueue", object)
 FAILOVER_EVERY = 5
 #: seconds between two emissions of the "stale plugin" (a metric the catalog no longer declares)
 STALE_PLUGIN_EVERY = 10
+#: seconds between two bursts of the "console probe", and its readings per burst: more than one
+#: flush carries one by one (32,768 per context), so the excess travels sampled (client.sampled)
+CONSOLE_PROBE_EVERY = 15
+CONSOLE_PROBE_READINGS = 40_000
+CONSOLE_VIEW = "/devices/{device_id}/console"
+CONSOLES_KEY = web.AppKey("consoles", set)
 #: kernel send buffer of a console connection, and the most one console session streams
 CONSOLE_SEND_BUFFER = 64 * 1024
 CONSOLE_LIMIT = 64 * 1024 * 1024
@@ -209,9 +215,13 @@ async def device_console(request: web.Request) -> web.StreamResponse:
     ws = web.WebSocketResponse(heartbeat=30)
     if not await _prepared(ws, request):
         return web.Response(status=CLIENT_GONE)
-    sock = request.transport.get_extra_info("socket") if request.transport is not None else None
+    transport = request.transport
+    sock = transport.get_extra_info("socket") if transport is not None else None
     if sock is not None:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, CONSOLE_SEND_BUFFER)
+    consoles: set[asyncio.BaseTransport] = request.app[CONSOLES_KEY]
+    if transport is not None:
+        consoles.add(transport)
     reader = asyncio.create_task(_drain(ws))
     sent = 0
     try:
@@ -224,6 +234,7 @@ async def device_console(request: web.Request) -> web.StreamResponse:
     except ConnectionError:
         pass  # the viewer left while a send waited for it
     finally:
+        consoles.discard(transport)
         if not reader.done():
             reader.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -243,12 +254,53 @@ async def _drain(ws: web.WebSocketResponse) -> None:
             raise ViewerProtocolError(f"unknown command {message.data[:40]!r}")
 
 
+def _stale_plugin() -> None:
+    """A plugin written against an old catalog: a renamed metric, and a protocol spelled ``"SSH"``.
+
+    Production mode: the metric is refused (``client.rejected``), the tag value is sent
+    as ``other`` (``client.unexpected_value``). Strict mode raises; the plugin's caller
+    catches it, as an app would log a plugin's error and go on.
+    """
+    emitter = get_emitter()
+    try:
+        emitter.increment("runner.restart")  # renamed long ago: not in the catalog
+        log.warning("injected fault: a stale plugin emitted 'runner.restart', refused by the catalog")
+    except CatalogError as exc:  # strict mode
+        log.warning("injected fault: a stale plugin's emission raised in strict mode: %s", exc)
+    try:
+        emitter.increment("run.created", tags={"site": "par1", "protocol": "SSH"})  # not an allowed value
+        log.warning("injected fault: a stale plugin counted a run with protocol 'SSH', sent as 'other'")
+    except CatalogError as exc:  # strict mode
+        log.warning("injected fault: a stale plugin's emission raised in strict mode: %s", exc)
+
+
+def _console_probe(consoles: set[asyncio.BaseTransport]) -> None:
+    """A probe reads the open consoles' transport backlog in a tight loop, one observation per reading.
+
+    ``CONSOLE_PROBE_READINGS`` observations of one context in one flush window is more
+    than the client carries one by one: the excess travels with exact 1/n sample rates,
+    counted in ``client.sampled`` (the histogram's count stays exact).
+    """
+    open_ = [t for t in consoles if not t.is_closing()]
+    readings = [
+        float(sum(t.get_write_buffer_size() for t in open_))  # type: ignore[attr-defined]
+        for _ in range(CONSOLE_PROBE_READINGS)
+    ]
+    get_emitter().histogram_many("liveview.backlog", readings, tags={"view": CONSOLE_VIEW})
+    log.warning(
+        "injected fault: a console probe observed the backlog %d times in one flush window, sent sampled",
+        len(readings),
+    )
+
+
 async def _injected_background_faults(app: web.Application) -> AsyncIterator[None]:
-    """While the app runs: a simulated database failover every few seconds, and a stale plugin.
+    """While the app runs: a database failover every few seconds, a stale plugin, a console probe.
 
     The failover invalidates one pooled connection (the "Connections invalidated
     per second" panel); the plugin emits a metric the catalog no longer declares,
-    refused and counted in ``client.rejected`` (raised instead in strict mode).
+    refused and counted in ``client.rejected``, and a tag value outside its allowed
+    set, sent as ``other`` and counted in ``client.unexpected_value`` (both raise
+    instead in strict mode); the probe's burst is sampled (``client.sampled``).
     """
 
     async def loop() -> None:
@@ -260,11 +312,9 @@ async def _injected_background_faults(app: web.Application) -> AsyncIterator[Non
                 await blocking(automation.invalidate_one_connection)
                 log.warning("injected fault: database failover, one pooled connection invalidated")
             if ticks % STALE_PLUGIN_EVERY == 2:
-                try:
-                    get_emitter().increment("runner.restart")  # renamed long ago: not in the catalog
-                    log.warning("injected fault: a stale plugin emitted 'runner.restart', refused by the catalog")
-                except CatalogError as exc:  # strict mode
-                    log.warning("injected fault: a stale plugin's emission raised in strict mode: %s", exc)
+                _stale_plugin()
+            if ticks % CONSOLE_PROBE_EVERY == 3:
+                _console_probe(app[CONSOLES_KEY])
 
     task = asyncio.create_task(loop())
     yield
@@ -279,6 +329,7 @@ def build_app(enqueue: Enqueue, inject_faults: bool = True) -> web.Application:
     if inject_faults:
         app.cleanup_ctx.append(_injected_background_faults)
     app[ENQUEUE_KEY] = enqueue
+    app[CONSOLES_KEY] = set()
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/api/devices", devices)
     app.router.add_post("/api/devices", add_device)

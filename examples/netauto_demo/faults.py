@@ -56,3 +56,26 @@ def quiet_injected_faults() -> None:
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(logging.Formatter("netauto-statsd demo: %(message)s"))
         root.addHandler(handler)
+
+
+#: Where the demo runs two workers or more, this one (by index) has DB metrics turned off
+#: (``NETAUTO_STATSD_DISABLE=db``): its DB statements are dropped and counted in
+#: ``client.dropped{reason="disabled_group"}`` while the app and the other workers feed the DB panels.
+MUTED_WORKER = 1
+MUTED_GROUP = "db"
+
+
+def worker_env(index: int, env: dict[str, str]) -> dict[str, str]:
+    """The environment of worker ``index``: ``env``, plus the disabled DB group for :data:`MUTED_WORKER`."""
+    if index != MUTED_WORKER:
+        return dict(env)
+    groups = [g.strip() for g in env.get("NETAUTO_STATSD_DISABLE", "").split(",") if g.strip()]
+    return {**env, "NETAUTO_STATSD_DISABLE": ",".join([*groups, MUTED_GROUP] if MUTED_GROUP not in groups else groups)}
+
+
+def muted_worker_line(name: str) -> str:
+    """The one line that says which worker has DB metrics turned off."""
+    return (
+        f"injected fault: {name} runs with NETAUTO_STATSD_DISABLE={MUTED_GROUP} (an operator turned DB metrics "
+        "off for it): its DB statements are dropped and counted"
+    )

@@ -31,7 +31,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 from netauto_demo.console import ExporterWatch, UsageError, destination, say, usage_error, validate
-from netauto_demo.faults import quiet_injected_faults
+from netauto_demo.faults import MUTED_WORKER, muted_worker_line, quiet_injected_faults, worker_env
 from netauto_statsd.emitter import get_emitter
 
 QUEUE_NAME = "runs"
@@ -177,8 +177,12 @@ async def _all(args: argparse.Namespace) -> int:
             log_dir = stack.enter_context(tempfile.TemporaryDirectory(prefix="netauto-workers-"))
             for index in range(WORKERS):
                 log = stack.enter_context(open(f"{log_dir}/worker-{index}.log", "wb"))
-                workers.append(subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT))
+                workers.append(
+                    subprocess.Popen(command, env=worker_env(index, env), stdout=log, stderr=subprocess.STDOUT)
+                )
             say(f"{WORKERS} RQ workers (forking), logs in {log_dir}")
+            if WORKERS > MUTED_WORKER:
+                say(muted_worker_line(f"worker-{MUTED_WORKER}"))
         runner, port = await serve_app(args.port, make_enqueue(redis_url), args.devices)
         say(f"app on http://127.0.0.1:{port}; load for {args.duration:.0f}s at {args.rate}/s")
         try:

@@ -30,6 +30,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from netauto_demo.faults import MUTED_WORKER, muted_worker_line, worker_env
 from netauto_demo.processes import STACK_VARIABLE, Child, find_binary, http_ok, pick_port, sweep, write_registry
 
 PROG = "netauto-statsd stack"
@@ -176,7 +177,9 @@ class Stack:
         app = self._start("app", [*demo, "--role", "app", "--port", str(self.ports["app"]), "--devices", "120"], env)
         app.wait_ready(lambda: http_ok(f"{self.app}/healthz"), 60, "/healthz")
         for index in range(self.args.workers):  # RQ warm shutdown: the current job finishes
-            self._start(f"worker-{index}", [*demo, "--role", "worker"], env, stop_timeout=30)
+            self._start(f"worker-{index}", [*demo, "--role", "worker"], worker_env(index, env), stop_timeout=30)
+        if self.args.workers > MUTED_WORKER:
+            say(muted_worker_line(f"worker-{MUTED_WORKER}"))
         self._start("load", [*demo, "--role", "load", "--target", self.app, "--duration", "0",
                              "--rate", str(self.args.rate), "--quiet"], env)  # fmt: skip
         self.started = time.time()  # --duration counts from here

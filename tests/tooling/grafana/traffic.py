@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import os
 import random
-import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -21,7 +20,7 @@ from netauto_statsd.config import Settings
 from netauto_statsd.emitter import Emitter
 from tests.support import ROOT, Exporter, require_binary
 from tests.tooling.grafana.prometheus_support import Prometheus
-from tests.udp_relay import UdpRelay
+from tests.udp_relay import DEMO_BACK, DEMO_DOWN, UdpRelay, run_demo_through_outage
 
 SITES = ("par1", "lon1", "ams-2")
 PROTOCOLS = ("ssh", "netconf", "telnet")
@@ -206,19 +205,18 @@ def demo_traffic(exporter: Exporter, prometheus: Prometheus) -> TrafficReport:
     """Run ``netauto-statsd demo --duration 30`` (app, RQ workers, load generator) against the exporter.
 
     Production mode, as deployed: the demo's stale plugin is refused and counted
-    (tests/examples/demo checks that nothing else is).
+    (tests/examples/demo checks that nothing else is), its other injected faults feed
+    the client.* series; the exporter is down when the demo starts and comes back once
+    the demo has said so, so the demo's refused datagrams are counted and the count arrives.
     """
     require_binary("redis-server", "apt-get install redis-server")
-    env = {
-        **os.environ,
-        "DD_DOGSTATSD_URL": f"udp://127.0.0.1:{exporter.udp_port}",
-        "NETAUTO_STATSD_ENV": "demo-e2e",
-    }
-    for name in ("REDIS_URL", "DATABASE_URL", "NETAUTO_STATSD_STRICT"):
+    env = {**os.environ, "NETAUTO_STATSD_ENV": "demo-e2e"}
+    for name in ("REDIS_URL", "DATABASE_URL", "NETAUTO_STATSD_STRICT", "NETAUTO_STATSD_DISABLE"):
         env.pop(name, None)
     command = [sys.executable, "-m", "netauto_statsd.tooling.cli", "demo", "--duration", str(DEMO_SECONDS), "--quiet"]
-    done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, env=env, timeout=DEMO_SECONDS + 90)
+    done = run_demo_through_outage(command, env, exporter.udp_port, ROOT, timeout=DEMO_SECONDS + 90)
     assert done.returncode == 0, done.stderr[-3000:]
+    assert DEMO_DOWN in done.stderr and DEMO_BACK in done.stderr, done.stderr[-3000:]
     return TrafficReport(env="demo-e2e", pending_alerts=frozenset({"NetautoClientRejected"}))
 
 
