@@ -257,8 +257,8 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
 def warn_bad_configuration(error: Exception) -> None:
     """Say once, on stderr, that metrics are off because of ``error`` (also logged).
 
-    Written to ``sys.stderr`` directly: the ``netauto_statsd`` logger has a
-    NullHandler, so an app that never configured logging would see nothing.
+    Written to ``sys.stderr`` directly: the ``netauto_statsd`` logger only has a
+    do-nothing handler, so an app that never configured logging would see nothing.
     """
     message = f"netauto_statsd: bad configuration, NO metrics will be sent: {error} (configure() raises this error)"
     log.error("%s", message)

@@ -31,11 +31,14 @@ class Row:
     got: float = 0.0
     failed: int = 0  # of lost: samples_failed (refused / unsendable)
     capped: int = 0  # of lost: dropped_pending (per-context cap)
+    #: of lost: samples of the client's own counters (client.send_failures) lost with the data
+    #: while the exporter was down - counted by the client, but not among the app's ``sent``
+    own: int = 0
     note: str = ""
 
     @property
     def unexplained(self) -> float:
-        return self.sent - self.lost - self.got
+        return self.sent + self.own - self.lost - self.got
 
 
 class Lab:

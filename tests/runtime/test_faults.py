@@ -83,7 +83,8 @@ def killed_and_restarted_mid_traffic(lab: Lab, row: Row) -> None:
             wait_stable(lab)  # the exporter has read everything sent so far; the app keeps emitting
             lab.kill(signal.SIGKILL)
             emitter.flush()  # while dead: refused, counted
-            emitter.flush()
+            emitter.flush()  # refused too, with the client.send_failures count of the flush before
+            row.own += 1
             lab.start()
             emitter.flush()  # first flush after the restart: delivered in full
     finally:
@@ -169,15 +170,15 @@ def distinct_tag_values(lab: Lab, row: Row) -> None:
 
 
 def pending_cap(lab: Lab, row: Row) -> None:
-    from netauto_statsd.emitter import _MAX_PENDING
+    from netauto_statsd.emitter.aggregate import SAMPLES_PER_CONTEXT
 
     lab.start()
     emitter = emitter_to(lab)
-    row.sent = emit(emitter, _MAX_PENDING + 5_000)  # one context, one flush window
+    row.sent = emit(emitter, SAMPLES_PER_CONTEXT + 5_000)  # one context, one flush window: sampled, exact
     emitter.close()
     row.lost = client_lost(emitter, row)
     row.got = lab.settle(row.sent - row.lost)
-    row.note = "one context over the per-flush cap"
+    row.note = "one context over the per-flush cap: sent with 1/n sample rates"
 
 
 def huge_flush(lab: Lab, row: Row) -> None:
