@@ -1,4 +1,4 @@
-"""Packing histogram values into lines: dense, and safe with a value longer than the room.
+"""The wire base: dense histogram packing, a value longer than the room, names, the null transport.
 
 Written for mutants that survived the suite (docs/testing.md): chunks were
 allowed to be needlessly short (one value per line would have passed), a value
@@ -40,3 +40,18 @@ def test_a_text_that_fits_exactly_is_one_chunk() -> None:
 def test_plain_pattern_uses_the_configured_namespace() -> None:
     metric = next(m for m in METRICS if m.name == "run.created")
     assert plain_pattern(metric, "acme") == "acme.run.created.<site>.<protocol>.<env>.<service>"
+
+
+def test_a_disabled_emitter_counts_no_failed_packet() -> None:
+    """DD_DOGSTATSD_DISABLE: nothing is sent, and nothing is reported as lost either."""
+    from netauto_statsd.config import Settings
+    from netauto_statsd.emitter import Emitter
+
+    emitter = Emitter(Settings(disabled=True, strict=True, flush_interval=60))
+    try:
+        emitter.increment("run.created", tags={"site": "par1", "protocol": "ssh"})
+        emitter.histogram("runner.duration", 0.5, tags={"site": "par1", "protocol": "ssh", "status": "ok"})
+        assert emitter.flush() == 2
+        assert emitter.stats()["packets_failed"] == 0
+    finally:
+        emitter.close()
