@@ -1,0 +1,57 @@
+"""The wire base: dense histogram packing, a value longer than the room, names, the null transport.
+
+Written for mutants that survived the suite (docs/testing.md): chunks were
+allowed to be needlessly short (one value per line would have passed), a value
+longer than the room was never exercised, and the plain-format name pattern was
+only ever rendered with the default namespace.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from netauto_statsd.catalog import METRICS
+from netauto_statsd.wire.base import pack_values, plain_pattern
+
+VALUES = st.lists(st.floats(min_value=0, max_value=1e6, allow_nan=False) | st.integers(0, 10**6), max_size=300)
+
+
+@given(VALUES, st.integers(24, 400))
+def test_every_chunk_but_the_last_is_full(values: list[float], room: int) -> None:
+    """Density: a chunk ends only where the next value would not fit (fewer lines, fewer datagrams)."""
+    chunks = pack_values(values, room)
+    for chunk, following in itertools.pairwise(chunks):
+        next_value = following.split(":", 1)[0]
+        assert len(chunk) + 1 + len(next_value) > room, (chunk, next_value, room)
+
+
+def test_a_value_longer_than_the_room_travels_alone_between_others() -> None:
+    assert pack_values([1.5, 123456.789, 2.5], 4) == ["1.5", "123456.789", "2.5"]
+    assert pack_values([123456.789], 4) == ["123456.789"]
+
+
+def test_a_text_that_fits_exactly_is_one_chunk() -> None:
+    assert pack_values([0.5, 3.0, 12], 8) == ["0.5:3:12"]
+
+
+def test_plain_pattern_uses_the_configured_namespace() -> None:
+    metric = next(m for m in METRICS if m.name == "run.created")
+    assert plain_pattern(metric, "acme") == "acme.run.created.<site>.<protocol>.<env>.<service>"
+
+
+def test_a_disabled_emitter_counts_no_failed_packet() -> None:
+    """DD_DOGSTATSD_DISABLE: nothing is sent, and nothing is reported as lost either."""
+    from netauto_statsd.config import Settings
+    from netauto_statsd.emitter import Emitter
+
+    emitter = Emitter(Settings(disabled=True, strict=True, flush_interval=60))
+    try:
+        emitter.increment("run.created", tags={"site": "par1", "protocol": "ssh"})
+        emitter.histogram("runner.duration", 0.5, tags={"site": "par1", "protocol": "ssh", "status": "ok"})
+        assert emitter.flush() == 2
+        assert emitter.stats()["packets_failed"] == 0
+    finally:
+        emitter.close()
