@@ -3,8 +3,10 @@
 For every catalog metric the real :class:`~netauto_statsd.emitter.Emitter` and
 its transport send realistic traffic, in each wire format: several increments
 per counter, several observations per histogram context (so the multi-value
-lines ``name:v1:v2:...|h`` the client really packs are on the wire), and the
-per-process gauges with their ``process`` tag. Then the exporter's ``/metrics``
+lines ``name:v1:v2:...|h`` the client really packs are on the wire), one burst
+larger than a flush carries one by one (so the sample-rated lines ``|@0.5`` the
+client sends under load are on the wire too), and the per-process gauges with
+their ``process`` tag. Then the exporter's ``/metrics``
 is compared with what was sent, sample for sample: series name, type, label
 names, counter totals, gauge values, histogram counts and sums; and the
 exporter's own error counters must not have moved. A rejected line is reported
@@ -23,6 +25,8 @@ from typing import Any
 from netauto_statsd.catalog import PROCESS_TAG_KEY, Metric
 from netauto_statsd.config import from_env
 from netauto_statsd.emitter import Emitter
+from netauto_statsd.emitter.aggregate import SAMPLES_PER_CONTEXT
+from netauto_statsd.tags import normalise_value
 from netauto_statsd.tooling.exporter import (
     COMPAT_SETTING,
     MULTI_VALUE_SINCE,
@@ -34,6 +38,10 @@ from netauto_statsd.tooling.exporter import (
 #: Observations sent per histogram context: more than one, so the client packs a multi-value line.
 HISTOGRAM_SECONDS = (0.005, 0.02, 0.12, 0.35, 1.5)
 HISTOGRAM_BYTES = (256.0, 1024.0, 4096.0, 65536.0, 1048576.0)
+#: Observations of one histogram context in one flush window: more than the client sends one by
+#: one, so the excess travels as sample-rated lines the exporter must expand exactly. One value
+#: repeated, so the expected sum stays exact whichever samples the client keeps.
+BURST = SAMPLES_PER_CONTEXT + 7_232
 #: Increments sent per counter context (total 6), and the value each gauge is set to.
 COUNTER_INCREMENTS = (1, 2, 3)
 GAUGE_VALUE = 7.0
@@ -83,6 +91,13 @@ def send_traffic(emitter: Emitter, metrics: Iterable[Metric]) -> list[Expected]:
                 emitter.histogram(metric.name, value, tags)
             expected.append(Expected(metric, count=len(values), total=sum(values)))
     emitter.flush()
+    burst = next((want for want in expected if want.metric.type == "histogram"), None)
+    if burst is not None:  # in a window of its own: only the burst is sampled
+        value = observations(burst.metric)[2]
+        emitter.histogram_many(burst.metric.name, [value] * BURST, sample_tags(burst.metric))
+        emitter.flush()
+        burst.count += BURST
+        burst.total += value * BURST
     return expected
 
 
@@ -96,6 +111,17 @@ class LiveResult:
 
 def _family_name(metric: Metric) -> str:
     return metric.prometheus_name.removesuffix("_total") if metric.type == "counter" else metric.prometheus_name
+
+
+def _sent_labels(metric: Metric) -> dict[str, str]:
+    """The label values the live proof's context of ``metric`` carries (as the client normalises them)."""
+    return {key: normalise_value(value) for key, value in sample_tags(metric).items()}
+
+
+def _context(samples: list[Any], metric: Metric) -> list[Any]:
+    """The samples of the context the live proof sent (the client's own counters may add others)."""
+    sent = _sent_labels(metric).items()
+    return [s for s in samples if sent <= s.labels.items()]
 
 
 def compare(want: Expected, families: dict[str, Any], env: str) -> list[str]:
@@ -116,6 +142,11 @@ def compare(want: Expected, families: dict[str, Any], env: str) -> list[str]:
             break
     if problems:
         return problems
+    mine = _context(samples, metric)
+    if not mine:
+        seen = {k: v for k, v in samples[0].labels.items() if k in _sent_labels(metric)}
+        return [f"`{metric.prometheus_name}` arrived with label values {seen}, sent {_sent_labels(metric)}"]
+    samples = mine
     if metric.per_process and not all(s.labels.get(PROCESS_TAG_KEY) for s in samples):
         problems.append(f"`{metric.prometheus_name}` arrived without its `{PROCESS_TAG_KEY}` label")
     if metric.type == "histogram":
@@ -137,6 +168,7 @@ def arrived(want: Expected, families: dict[str, Any], env: str) -> bool:
     """Whether everything sent for ``want`` has landed (its value may still differ: that is for :func:`compare`)."""
     family = families.get(_family_name(want.metric))
     samples = [s for s in family.samples if s.labels.get("env") == env] if family is not None else []
+    samples = _context(samples, want.metric)
     if want.metric.type != "histogram":
         return bool(samples)
     return bool(sum(s.value for s in samples if s.name.endswith("_count")) >= want.count)
@@ -248,4 +280,4 @@ def live_check(
     return result
 
 
-__all__ = ["SELF_ERRORS", "Expected", "LiveResult", "compare", "live_check", "sample_tags", "send_traffic"]
+__all__ = ["BURST", "SELF_ERRORS", "Expected", "LiveResult", "compare", "live_check", "sample_tags", "send_traffic"]
