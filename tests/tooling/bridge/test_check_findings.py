@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from netauto_statsd.catalog import find
+from netauto_statsd.tooling.live_check import BURST
 from tests.support import MAPPING
 from tests.tooling.bridge.edits import (
     DROP_COMMENT,
@@ -242,14 +243,16 @@ def test_the_live_proof_finds_a_series_the_exporter_produces_differently(
     code, out = check(capsys, path, exporter_binary)
     assert code == 1
     line = line_of(path, '- match: "netauto.runner.duration"')
+    # five ordinary observations (1.995 s) and the burst of BURST x 0.12 s, all scaled by the rule
+    count, sent = 5 + BURST, 1.995 + 0.12 * BURST
+    summary = f"counted {count} observation(s) summing to {sent * 1000:g}; sent {count} summing to {sent:g}"
     assert (
-        f"{path}:{line}: [dogstatsd] `netauto_runner_duration_seconds` counted 5 observation(s) summing to 1995; "
-        "sent 5 summing to 1.995\n"
+        f"{path}:{line}: [dogstatsd] `netauto_runner_duration_seconds` {summary}\n"
         "    fix: this rule makes the exporter differ from the contract declared in "
         f"`{owner('runner.duration').split('`')[1]}` "
         "(name, type, labels, unit): compare it with `netauto-statsd mapping`"
     ) in out
-    assert "[statsd] `netauto_runner_duration_seconds` counted 5 observation(s) summing to 1995" in out
+    assert f"[statsd] `netauto_runner_duration_seconds` {summary}" in out
 
 
 # ------------------------------------------------------------------ dashboards and alert rules
