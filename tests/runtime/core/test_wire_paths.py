@@ -23,7 +23,7 @@ from netauto_statsd.catalog import get
 from netauto_statsd.config import Settings
 from netauto_statsd.wire.base import Batch, SendResult
 from netauto_statsd.wire.dogstatsd import DogStatsdTransport
-from tests.runtime.core.wire import UdpSink, split_lines
+from tests.runtime.core.wire import UdpSink, closed_udp_port, split_lines
 
 
 def _batch(repeat: int) -> Batch:
@@ -110,3 +110,16 @@ def test_udp_and_unix_socket_send_the_same_lines(
     # one value per line for old exporters (5 tags), several per line otherwise
     if compat:
         assert all(line.count(":") == 6 for line in lines if "runner.duration" in line)
+
+
+def test_a_lost_negative_gauge_is_one_sample_lost_not_two() -> None:
+    """A negative gauge travels as two lines (``0``, then the value) but is one sample of the batch."""
+    batch = Batch()
+    batch.gauges[(get("rq.queue.jobs"), (("queue", "default"), ("state", "queued")))] = -3
+    transport = DogStatsdTransport(Settings(host="127.0.0.1", port=closed_udp_port()))
+    try:
+        result = transport.send(batch)
+    finally:
+        transport.close()
+    assert isinstance(result, SendResult)
+    assert (result + 0, result.samples_failed, result.datagrams) == (1, len(batch), 1) == (1, 1, 1)
