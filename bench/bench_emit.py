@@ -62,6 +62,7 @@ from netauto_statsd.catalog import Tag, counter, runner  # noqa: E402
 from netauto_statsd.config import Settings  # noqa: E402
 from netauto_statsd.emitter import Emitter, set_emitter  # noqa: E402
 from netauto_statsd.instrument import runner_lifecycle  # noqa: E402
+from netauto_statsd.wire.udp import PACE_SECONDS  # noqa: E402
 
 #: 10,000 distinct contexts for the flush measurement (an app metric declared by the bench).
 FLUSH_CONTEXTS = 10_000
@@ -408,13 +409,21 @@ def flush_thread(port: int, idle_seconds: float, rounds: int) -> str:
     share = (cpu1 - cpu0) / (elapsed * 1e9)
     emitter.close()
     emitter = Emitter(Settings(host="127.0.0.1", port=port, flush_interval=60))  # only the flushes we time
-    durations, sends = [], []
+    durations, cpus, pauses, sends = [], [], [], []
+
+    def paused() -> int:  # pacing pauses the UDP sender took so far (it is made at the first send)
+        sender = getattr(emitter._transport, "_sender", None)
+        return sender.pauses if sender is not None else 0
+
     for _ in range(rounds):
         for i in range(FLUSH_CONTEXTS):
             emitter.increment("bench.contexts", tags={"key": f"k{i}"})
-        begin = time.perf_counter()
+        before = paused()
+        begin, cpu = time.perf_counter(), time.process_time()
         sent = emitter.flush()
         durations.append((time.perf_counter() - begin) * 1000)
+        cpus.append((time.process_time() - cpu) * 1000)
+        pauses.append(paused() - before)
         assert sent == FLUSH_CONTEXTS, sent
         # the transport's share: the same batch handed to it again
         window = emitter._agg.drain()
@@ -436,6 +445,9 @@ def flush_thread(port: int, idle_seconds: float, rounds: int) -> str:
             f"| one flush of {FLUSH_CONTEXTS:,} counter contexts, ms (median of {rounds}; p25..p75 "
             f"{low:.1f}..{high:.1f}) | {statistics.median(durations):.1f} | < 20 | "
             f"{'met' if statistics.median(durations) < 20 else 'MISSED'} |",
+            f"| ... CPU time of that flush (process_time; the rest is pacing: {statistics.median(pauses):g} pauses of "
+            f"{PACE_SECONDS * 1000:g} ms, wire/udp.py), ms | {statistics.median(cpus):.1f} | < 20 | "
+            f"{'met' if statistics.median(cpus) < 20 else 'MISSED'} |",
             f"| ... of which the transport's send() (wire/dogstatsd.py), ms | {statistics.median(sends):.1f} | | |",
         ]
     )

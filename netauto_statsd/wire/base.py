@@ -7,6 +7,8 @@ helpers from here (``plain_pattern``, ``segment_keys``) to render and check the 
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -153,3 +155,71 @@ def plain_name(metric: Metric, pairs: tuple[tuple[str, str], ...], constant: tup
 
 def tag_list(pairs: tuple[tuple[str, str], ...]) -> list[str]:
     return [f"{k}:{v}" for k, v in pairs]
+
+
+#: Characters a DogStatsD client replaces with ``_`` in a tag (datadog's ``normalize_tags``);
+#: our tags never contain them, but the text must match the client's in every case.
+_TAG_UNSAFE = re.compile(r"[^\w\d_\-:/\.]", re.UNICODE)
+
+
+class DogStatsdLines:
+    """Serialises a :class:`Batch` into DogStatsD lines, byte for byte what datadog's client writes.
+
+    A line is ``<namespace>.<name>:<value(s)>|<c|g|h>[|@<rate>]|#<tags>,<constant tags>``
+    (the metric's tags first, then the constant ones, as the client's ``_serialize_metric``
+    appends them). The ``|#...`` text of a context is built once and kept (contexts
+    repeat from flush to flush; the cache is emptied past :attr:`MAX_CACHED`).
+    """
+
+    MAX_CACHED = 65_536
+
+    def __init__(self, namespace: str, constant_tags: list[str], max_packet: int, multi_value: bool) -> None:
+        self.prefix = f"{namespace}." if namespace else ""
+        self.constant = ",".join(_TAG_UNSAFE.sub("_", t) for t in constant_tags)
+        self.max_packet = max_packet
+        self.multi_value = multi_value
+        # What a histogram line adds to its values and tags (sizes its chunks; unchanged
+        # from the client-based transport so the lines are the same): prefix, constant tags, separators.
+        self.overhead = len(self.prefix) + len(",".join(constant_tags)) + 8
+        self._tags: dict[tuple[tuple[str, str], ...], str] = {}
+
+    def tags(self, pairs: tuple[tuple[str, str], ...]) -> str:
+        """The ``|#...`` suffix of a context (empty with no tags at all)."""
+        text = self._tags.get(pairs)
+        if text is None:
+            own = ",".join(_TAG_UNSAFE.sub("_", f"{k}:{v}") for k, v in pairs)
+            both = f"{own},{self.constant}" if own and self.constant else own or self.constant
+            text = f"|#{both}" if both else ""
+            if len(self._tags) >= self.MAX_CACHED:
+                self._tags.clear()
+            self._tags[pairs] = text
+        return text
+
+    def lines(self, batch: Batch) -> Iterator[tuple[str, int]]:
+        """Yield ``(line, samples it carries)`` for every line of ``batch``, in the client's order."""
+        prefix, tags = self.prefix, self.tags
+        for (metric, pairs), value in batch.counters.items():
+            yield f"{prefix}{metric.name}:{format_number(value)}|c{tags(pairs)}", 1
+        for (metric, pairs), value in batch.gauges.items():
+            suffix = tags(pairs)
+            if value < 0:  # a leading '-' is a relative change: set 0 first, then move down
+                yield f"{prefix}{metric.name}:0|g{suffix}", 0
+            yield f"{prefix}{metric.name}:{format_number(value)}|g{suffix}", 1
+        for (metric, pairs), values in batch.histograms.items():
+            yield from self._histogram(metric.name, pairs, values, "|h")
+        for (metric, pairs), groups in batch.sampled.items():
+            for rate, values in groups:
+                yield from self._histogram(metric.name, pairs, values, f"|h|@{rate}")
+
+    def _histogram(
+        self, name: str, pairs: tuple[tuple[str, str], ...], values: list[float], kind: str
+    ) -> Iterator[tuple[str, int]]:
+        head, tail = f"{self.prefix}{name}:", kind + self.tags(pairs)
+        if not self.multi_value:  # exporters older than v0.27.1 reject multi-value lines
+            for value in values:
+                yield f"{head}{format_number(value)}{tail}", 1
+            return
+        room = self.max_packet - self.overhead - len(name) - sum(len(k) + len(v) + 2 for k, v in pairs)
+        room -= len(kind) - 2  # the "|@rate" of a sampled group
+        for chunk in pack_values(values, max(32, room)):
+            yield f"{head}{chunk}{tail}", chunk.count(":") + 1
