@@ -15,6 +15,7 @@ first use (from the environment) or by :func:`configure`.
 """
 
 from netauto_statsd.catalog import CatalogError, Counter, Gauge, Histogram, Tag, counter, gauge, histogram
+from netauto_statsd.catalog import model as _model
 from netauto_statsd.emitter import configure, flush, get_emitter, stats
 from netauto_statsd.instrument import (
     chunk_appended,
@@ -26,6 +27,10 @@ from netauto_statsd.instrument import (
     timed,
 )
 from netauto_statsd.shutdown import install_shutdown_handlers, uninstall_shutdown_handlers
+
+# Histogram.time() builds a `timed`, which lives above the catalog: hand it down here
+# (the package root imports every floor) so the catalog never imports instrument.
+_model.runtime.timed = timed
 
 __all__ = [
     "CatalogError",

@@ -45,8 +45,10 @@ def failed(what: str, exc: BaseException, *, defer: bool = False) -> CatalogErro
         if defer:
             return exc
         raise exc
-    _count_internal_error()
-    log.debug("netauto_statsd: %s failed: %s", what, exc)
+    try:
+        get_emitter().count_internal_error(what, exc)
+    except Exception:  # the guard itself never raises
+        log.debug("netauto_statsd: %s failed: %s", what, exc)
     return None
 
 
@@ -57,11 +59,3 @@ def call(what: str, action: Callable[..., T], *args: Any) -> T | None:
     except Exception as exc:  # metrics never break the app
         failed(what, exc)
         return None
-
-
-def _count_internal_error() -> None:
-    try:
-        stats = get_emitter()._stats  # until the emitter has a public counting method
-        stats["internal_errors"] += 1
-    except Exception:  # the guard itself never raises
-        pass

@@ -80,6 +80,7 @@ class _Runtime:
     move_gauge: Any
     bind: Any
     install_fast: Any
+    timed: Any
 
     def __getattr__(self, name: str) -> Any:
         # Only reachable if netauto_statsd.emitter was never imported, which importing any
@@ -215,9 +216,8 @@ class Histogram(Metric):
         >>> @PUSH_SECONDS.time(site="par1")  # doctest: +SKIP
         ... def push(): ...
         """
-        from netauto_statsd.instrument import timed
-
-        return timed(self, dict(tags))
+        made: timed = _runtime.timed(self, dict(tags))
+        return made
 
 
 @dataclass(frozen=True, eq=True)

@@ -262,9 +262,14 @@ class Emitter:
             self._stats["rejected"] += 1
         log.debug("netauto_statsd: rejected: %s", rejected.error)
 
+    def count_internal_error(self, what: object, exc: BaseException) -> None:
+        """Count a failure inside metric code (never raised into the app) and log it at debug level."""
+        with self._agg.lock:
+            self._stats["internal_errors"] += 1
+        log.debug("netauto_statsd: %s failed: %.200s", what, exc)
+
     def _internal(self, name: object, exc: Exception) -> None:
-        self._stats["internal_errors"] += 1
-        log.debug("netauto_statsd: dropped %s: %s", short(name), short(exc))
+        self.count_internal_error(f"emitting {short(name)}", exc)
 
     # ------------------------------------------------------------------ flush
     def flush(self) -> int:
@@ -277,8 +282,7 @@ class Emitter:
             try:
                 hook()
             except Exception as exc:  # a hook never stops the flush
-                self._stats["internal_errors"] += 1
-                log.debug("netauto_statsd: flush hook failed: %s", exc)
+                self.count_internal_error("flush hook", exc)
         with self._life.flush_lock:
             agg = self._agg
             window = agg.drain()

@@ -48,7 +48,7 @@ def request_publish(pending: Pending) -> None:
     Raises:
         CatalogError: strict mode, from an immediate publish.
     """
-    if get_emitter().recorder is not None:
+    if get_emitter().listener is not None:
         pending.publish()
         return
     global _thread

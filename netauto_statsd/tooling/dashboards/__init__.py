@@ -22,10 +22,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-#: uid of the provisioned Prometheus datasource every panel queries.
-DATASOURCE_UID = "netauto-prometheus"
-#: Grafana unit ids a panel may use; the tests hold every panel to this list.
-UNITS = frozenset({"s", "bytes", "Bps", "percentunit", "short", "ops", "reqps", "cps"})
+from netauto_statsd.tooling.dashboards.grafana_model import DATASOURCE_UID, UNITS
+
 #: Where the dashboards live in the repository (and what the provider loads).
 DEFAULT_DIR = Path("grafana") / "dashboards"
 #: Requirement to install when the SDK is missing (also the ``dashboards`` extra).

@@ -21,7 +21,7 @@ from grafana_foundation_sdk.models import prometheus as pm
 
 from netauto_statsd import catalog
 from netauto_statsd.annotations import LIFECYCLE_TAGS
-from netauto_statsd.tooling.dashboards import DATASOURCE_UID, UNITS
+from netauto_statsd.tooling.dashboards.grafana_model import DATASOURCE_UID, UNITS
 from netauto_statsd.tooling.dashboards.queries import Scope, label_values
 from netauto_statsd.tooling.promql import references
 
