@@ -30,7 +30,8 @@ def declare_job_functions(names: Iterable[str] | None) -> None:
     reports every function, capped by the catalog.
 
     Example:
-        >>> declare_job_functions({"netauto.jobs.execute_run", "netauto.jobs.purge"})  # doctest: +SKIP
+        >>> declare_job_functions({"netauto.jobs.execute_run", "netauto.jobs.purge"})
+        >>> declare_job_functions(None)  # back to the default: every function, capped
     """
     global _functions
     _functions = frozenset(names) if names is not None else None

@@ -127,8 +127,12 @@ def instrument_engine(
         UnsupportedVersionError: the installed SQLAlchemy is outside the supported range.
 
     Example:
-        >>> engine = create_engine("sqlite:///netauto.db")  # doctest: +SKIP
-        >>> instrument_engine(engine, "default", tables={"runs", "chunks"})  # doctest: +SKIP
+        >>> from sqlalchemy import create_engine
+        >>> engine = create_engine("sqlite://")
+        >>> instrument_engine(engine, "default", tables={"runs", "chunks"})
+        >>> is_instrumented(engine)
+        True
+        >>> uninstrument_engine(engine)
     """
     _instrumentor.install(_sync_engine(engine), name=name, tables=tables, pool_gauges=pool_gauges)
 
