@@ -10,10 +10,16 @@ rounds, candidates interleaved so machine noise hits all alike):
 * arrived: samples the exporter counted, out of those sent;
 * kernel drops: datagrams dropped on the exporter's socket (``/proc/net/udp``),
   which ``statsd_exporter_udp_packet_drops_total`` never sees;
-* flush time: wall time of the one ``flush()`` (in the flush thread, not the app).
+* not sent: datagrams the pacer refused because the receiver's buffer stayed full
+  (counted by the client as failed: ``samples_failed``);
+* flush time: wall time of the one ``flush()`` (in the flush thread, not the app),
+  and the pauses the pacer took.
 
-Candidates: pacing on (the default) or off, with the exporter's read buffer at
-the kernel default or ``--statsd.read-buffer=8388608`` (capped by
+Candidates (``wire/pacing.py``): pacing ``off``; ``fixed``, the token bucket alone
+(the burst and the rate a receiver that cannot be observed gets; ``--rate`` and
+``--burst`` try others); ``observed``, the default on loopback (the kernel reports
+the room left in the exporter's socket buffer). Each with the exporter's read
+buffer at the kernel default or ``--statsd.read-buffer=8388608`` (capped by
 ``net.core.rmem_max``; printed).
 """
 
@@ -31,19 +37,28 @@ sys.path.insert(0, str(ROOT))
 
 from netauto_statsd.config import Settings  # noqa: E402
 from netauto_statsd.emitter import Emitter  # noqa: E402
-from netauto_statsd.wire import udp  # noqa: E402
+from netauto_statsd.wire import pacing, udp  # noqa: E402
 from tests.support import Exporter, find_binary  # noqa: E402
 
 SITES = [f"site{i}" for i in range(8)]
 
 
-def one_round(binary: str, tmp: Path, samples: int, pacing: bool, read_buffer: int | None) -> tuple[float, int, float]:
+def sender(port: int, mode: str, burst: int | None, rate: float | None) -> udp.UdpSender:
+    """The UDP sender a candidate flushes through."""
+    if mode == "off":
+        return udp.UdpSender("127.0.0.1", port, rate=0)
+    return udp.UdpSender("127.0.0.1", port, burst, rate, observe=mode == "observed")
+
+
+Result = tuple[float, int, int, float, int]
+
+
+def one_round(args: argparse.Namespace, binary: str, tmp: Path, mode: str, read_buffer: int | None) -> Result:
     exporter = Exporter(binary, tmp, read_buffer=read_buffer)
-    saved = udp.PACE_BYTES
-    udp.PACE_BYTES = saved if pacing else 1 << 62
     try:
         emitter = Emitter(Settings(host="127.0.0.1", port=exporter.udp_port, flush_interval=60))
-        per_site = samples // len(SITES)
+        emitter._transport._sender = paced = sender(exporter.udp_port, mode, args.burst, args.rate)  # type: ignore[attr-defined]
+        per_site = args.samples // len(SITES)
         for site in SITES:
             tags = {"site": site, "protocol": "ssh", "status": "ok"}
             emitter.histogram_many("runner.duration", [(i % 1000) / 1000.0 for i in range(per_site)], tags)
@@ -51,6 +66,8 @@ def one_round(binary: str, tmp: Path, samples: int, pacing: bool, read_buffer: i
         emitter.flush()
         elapsed = time.perf_counter() - start
         failed = emitter.stats()["samples_failed"]
+        refused = paced.pacer.refused if paced.pacer is not None else 0
+        pauses = paced.pauses
         emitter.close()
         last, still = -1.0, 0
         while still < 10:  # settled: 10 polls (~1 s) without change
@@ -58,10 +75,9 @@ def one_round(binary: str, tmp: Path, samples: int, pacing: bool, read_buffer: i
             still = still + 1 if got == last else 0
             last = got
             time.sleep(0.1)
-        assert failed == 0, f"{failed} samples failed to send"
-        return last / (per_site * len(SITES)), exporter.kernel_drops(), elapsed
+        assert failed == 0 or refused, f"{failed} samples failed to send"
+        return last / (per_site * len(SITES)), exporter.kernel_drops(), refused, elapsed, pauses
     finally:
-        udp.PACE_BYTES = saved
         exporter.stop()
 
 
@@ -69,29 +85,41 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--samples", type=int, default=800_000)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--pace-bytes", type=int, default=udp.PACE_BYTES, help="try another pacing budget")
-    parser.add_argument("--pace-ms", type=float, default=udp.PACE_SECONDS * 1000, help="try another pause")
+    parser.add_argument("--rate", type=float, default=None, help="bytes/s of the fixed token bucket")
+    parser.add_argument("--burst", type=int, default=None, help="burst bytes of the fixed token bucket")
+    parser.add_argument("--exporter", default=None, help="statsd_exporter binary (default: on PATH)")
+    parser.add_argument("--modes", default="off,fixed,observed", help="comma-separated: off, fixed, observed")
     args = parser.parse_args()
-    udp.PACE_BYTES, udp.PACE_SECONDS = args.pace_bytes, args.pace_ms / 1000
-    binary = find_binary("statsd_exporter")
+    binary = args.exporter or find_binary("statsd_exporter")
     if binary is None:
         sys.exit("statsd_exporter not found (PATH=.tools/bin:$PATH)")
     rmem_max = Path("/proc/sys/net/core/rmem_max").read_text().strip()
-    print(f"{args.samples} samples in one flush, {args.rounds} rounds; net.core.rmem_max={rmem_max}")
-    print(f"pacing: {udp.PACE_BYTES} bytes then {udp.PACE_SECONDS * 1000:.1f} ms pause")
-    candidates = [(p, rb) for rb in (None, 8388608) for p in (False, True)]
-    results: dict[tuple[bool, int | None], list[tuple[float, int, float]]] = {c: [] for c in candidates}
+    burst = args.burst or pacing.rmem_default()
+    rate = args.rate or pacing.DEFAULT_RATE
+    print(f"{args.samples} samples in one flush, {args.rounds} rounds; net.core.rmem_max={rmem_max}; {binary}")
+    print(f"fixed: token bucket of {burst} bytes refilled at {rate / 1e6:g} MB/s (kernel-charged bytes)")
+    modes = args.modes.split(",")
+    candidates = [(m, rb) for rb in (None, 8388608) for m in modes]
+    results: dict[tuple[str, int | None], list[Result]] = {c: [] for c in candidates}
     with tempfile.TemporaryDirectory() as tmp:
         for _ in range(args.rounds):
-            for pacing, read_buffer in candidates:
-                results[(pacing, read_buffer)].append(one_round(binary, Path(tmp), args.samples, pacing, read_buffer))
-    print(f"{'pacing':8} {'read buffer':>14} {'arrived':>9} {'kernel drops':>13} {'flush s':>8}")
-    for (pacing, read_buffer), rows in results.items():
+            for mode, read_buffer in candidates:
+                results[(mode, read_buffer)].append(one_round(args, binary, Path(tmp), mode, read_buffer))
+    print(
+        f"{'pacing':9} {'read buffer':>14} {'arrived':>9} {'kernel drops':>13} {'not sent':>9} "
+        f"{'flush s':>8} {'pauses':>7}"
+    )
+    for (mode, read_buffer), rows in results.items():
         arrived = statistics.median(r[0] for r in rows)
         drops = statistics.median(r[1] for r in rows)
-        seconds = statistics.median(r[2] for r in rows)
+        refused = statistics.median(r[2] for r in rows)
+        seconds = statistics.median(r[3] for r in rows)
+        pauses = statistics.median(r[4] for r in rows)
         buffer = str(read_buffer) if read_buffer else "kernel default"
-        print(f"{'on' if pacing else 'off':8} {buffer:>14} {arrived:>8.1%} {drops:>13.0f} {seconds:>8.2f}")
+        print(
+            f"{mode:9} {buffer:>14} {arrived:>8.1%} {drops:>13.0f} {refused:>9.0f} {seconds:>8.2f} {pauses:>7.0f}"
+            f"   (arrived per round: {', '.join(f'{r[0]:.1%}' for r in rows)})"
+        )
 
 
 if __name__ == "__main__":

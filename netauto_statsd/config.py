@@ -28,6 +28,10 @@ Ours (all optional):
                                    than v0.27.1); empty (default): the newest wire
 ``NETAUTO_STATSD_DISABLE``         metric groups to drop, comma-separated (``db,http``); names
                                    from ``netauto-statsd catalog`` (the catalog's families)
+``NETAUTO_STATSD_PACE_RATE``       bytes/s a receiver that cannot be observed (not on loopback)
+                                   drains, 10000..10000000000 (default ``5000000``); ``0``: no pacing
+``NETAUTO_STATSD_PACE_BURST``      bytes its receive buffer takes at once, 4096..1073741824 (default:
+                                   ``net.core.rmem_default`` on loopback, else ``106496``)
 =================================  =========================================================
 """
 
@@ -69,6 +73,8 @@ _VARIABLES = {
     "exporter_compat": "NETAUTO_STATSD_EXPORTER_COMPAT",
     "port": "DD_DOGSTATSD_PORT",
     "disabled_groups": "NETAUTO_STATSD_DISABLE",
+    "pace_rate": "NETAUTO_STATSD_PACE_RATE",
+    "pace_burst": "NETAUTO_STATSD_PACE_BURST",
 }
 
 #: The first statsd_exporter release that accepts DogStatsD multi-value lines (``name:v1:v2|h``).
@@ -111,6 +117,10 @@ class Settings:
     socket_path: str | None = None
     #: metric groups (catalog families) dropped at the emitter, e.g. ``("db", "http")``
     disabled_groups: tuple[str, ...] = ()
+    #: pacing (wire/pacing.py): bytes/s and burst bytes of a receiver the client cannot observe;
+    #: ``None``: the defaults; ``pace_rate=0``: no pacing
+    pace_rate: int | None = None
+    pace_burst: int | None = None
 
     def __post_init__(self) -> None:
         unknown = [g for g in self.disabled_groups if g not in groups()]
@@ -136,6 +146,13 @@ class Settings:
             raise ConfigError(f"max_packet must be within 64..65000 bytes, got {self.max_packet}", "max_packet")
         if self.namespace and not all(part.isidentifier() for part in self.namespace.split(".")):
             raise ConfigError(f"namespace must be dotted identifiers, got {self.namespace!r}", "namespace")
+        if self.pace_rate is not None and self.pace_rate != 0 and not 10_000 <= self.pace_rate <= 10**10:
+            raise ConfigError(
+                f"pace_rate must be 0 (no pacing) or within 10000..10000000000 bytes/s, got {self.pace_rate}",
+                "pace_rate",
+            )
+        if self.pace_burst is not None and not 4096 <= self.pace_burst <= 1 << 30:
+            raise ConfigError(f"pace_burst must be within 4096..1073741824 bytes, got {self.pace_burst}", "pace_burst")
         if self.port is not None and not (isinstance(self.port, int) and 1 <= self.port <= 65535):
             raise ConfigError(f"port must be within 1..65535, got {self.port!r}", "port")
 
@@ -182,6 +199,16 @@ def _number(env: Mapping[str, str], key: str, default: float, kind: type = float
         return float(kind(raw))
     except ValueError as exc:
         raise ConfigError(f"{key}={raw!r} is not a number", key) from exc
+
+
+def _optional_int(env: Mapping[str, str], key: str) -> int | None:
+    raw = (env.get(key) or "").strip()
+    if not raw:
+        return None
+    try:
+        return int(raw)
+    except ValueError:
+        raise ConfigError(f"{key}={raw!r} is not a whole number of bytes", key) from None
 
 
 def _port(text: str, key: str, raw: str) -> int:
@@ -246,6 +273,8 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
             socket_path=socket_path,
             exporter_compat=env.get("NETAUTO_STATSD_EXPORTER_COMPAT", "").strip(),
             disabled_groups=tuple(g.strip() for g in env.get("NETAUTO_STATSD_DISABLE", "").split(",") if g.strip()),
+            pace_rate=_optional_int(env, "NETAUTO_STATSD_PACE_RATE"),
+            pace_burst=_optional_int(env, "NETAUTO_STATSD_PACE_BURST"),
         )
     except ConfigError as exc:
         variable = _VARIABLES.get(exc.setting)

@@ -103,7 +103,7 @@ class DogStatsdTransport:
     def _send_udp(self, batch: Batch) -> SendResult:
         """UDP: serialise the lines here and hand each datagram of at most ``max_packet`` bytes to the sender."""
         if self._sender is None:
-            self._sender = UdpSender(*self.settings.address)
+            self._sender = UdpSender(*self.settings.address, self.settings.pace_burst, self.settings.pace_rate)
         sender, limit = self._sender, self.settings.max_packet
         failed = lost = datagrams = handed = 0
         lines: list[bytes] = []

@@ -131,4 +131,5 @@ def _counting_client(settings: Settings) -> Any:
             self.sender.close()
 
     host, port = settings.address
-    return CountingStatsClient(UdpSender(host, port), settings.namespace or None, settings.max_packet)
+    sender = UdpSender(host, port, settings.pace_burst, settings.pace_rate)
+    return CountingStatsClient(sender, settings.namespace or None, settings.max_packet)

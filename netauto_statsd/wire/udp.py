@@ -15,32 +15,28 @@ after the exporter comes back is lost to the error left over from before. So:
 * a full socket buffer (``EAGAIN``/``ENOBUFS``) or an oversized datagram drops that
   datagram; any other error drops it and reopens the socket on the next send.
 
-Large flushes are paced: after every :data:`PACE_BYTES` bytes the sender sleeps
-:data:`PACE_SECONDS`, so a burst cannot overflow the receiver's socket buffer
-faster than the exporter reads it (kernel drops there are invisible to the
-exporter's own counters). An ordinary flush (a few dozen datagrams) never pauses.
+Flushes are paced by :class:`~netauto_statsd.wire.pacing.Pacer` so that a burst
+cannot overflow the receiver's socket buffer (kernel drops there are invisible to
+the exporter's own counters): nothing waits while the receiver has room, which on
+loopback the kernel reports exactly; an ordinary flush never pauses.
 """
 
 from __future__ import annotations
 
 import errno
+import ipaddress
 import socket
 import time
 
 from netauto_statsd._log import log
+from netauto_statsd.wire.pacing import DEFAULT_RATE, REMOTE_BURST, Pacer, rmem_default
+from netauto_statsd.wire.receiver import ReceiverProbe
 
 #: After a failed resolve/connect, sends fail fast (and are counted) for this long
 #: instead of asking DNS again for every datagram of the flush.
 RECONNECT_SECONDS = 1.0
 
 
-#: Bytes handed to the kernel between two pauses (about 45 full datagrams; well under the
-#: 208 KiB default receive buffer, so a burst fits it even if the exporter reads nothing).
-PACE_BYTES = 64 * 1024
-#: Length of one pause: 64 KiB per 20 ms caps a long burst near 3.2 MB/s, ~350,000 samples/s,
-#: half of what one statsd_exporter v0.30.0 parsed on a busy 2-core machine
-#: (bench/bench_pacing.py, docs/reliability.md).
-PACE_SECONDS = 0.020
 #: errno values that mean "this datagram was dropped, the socket is fine".
 _DROP_ERRNOS = frozenset({errno.EAGAIN, errno.EWOULDBLOCK, errno.ENOBUFS, errno.EMSGSIZE})
 
@@ -51,22 +47,53 @@ class UdpSender:
     Not thread-safe: the transport that owns it sends under its own lock.
     """
 
-    def __init__(self, host: str, port: int, pace_bytes: int | None = None, pace_seconds: float | None = None) -> None:
+    def __init__(
+        self, host: str, port: int, burst: int | None = None, rate: float | None = None, observe: bool = True
+    ) -> None:
+        """Send to ``host:port``.
+
+        Args:
+            burst: receive-buffer bytes the receiver can take at once when it cannot be
+                observed (default: ``net.core.rmem_default`` on loopback, else
+                :data:`~netauto_statsd.wire.pacing.REMOTE_BURST`).
+            rate: bytes per second it drains then (default
+                :data:`~netauto_statsd.wire.pacing.DEFAULT_RATE`); ``0`` turns pacing off.
+            observe: on loopback, ask the kernel how full the receiver's buffer is
+                (``False``: the fixed burst and rate only, for the benches).
+        """
         self.host = host
         self.port = port
-        self.pace_bytes = PACE_BYTES if pace_bytes is None else pace_bytes
-        self.pace_seconds = PACE_SECONDS if pace_seconds is None else pace_seconds
+        self.burst = burst
+        self.rate = DEFAULT_RATE if rate is None else rate
+        self.observe = observe
+        self.pacer: Pacer | None = None
         self._sock: socket.socket | None = None
         self._retry_at = 0.0
-        self._unpaced = 0
         #: datagrams whose refusal surfaced only on a later send (remote ICMP, or
         #: between flushes); the transport adds them to its failures
         self.refused_late = 0
         #: samples those late-refused datagrams carried (as far as known: the previous datagram's)
         self.refused_late_samples = 0
         self._last_samples = 0
-        #: pauses taken by the pacing (for the benches)
-        self.pauses = 0
+
+    @property
+    def pauses(self) -> int:
+        """Pauses the pacing took so far (for the benches and tests)."""
+        return self.pacer.pauses if self.pacer is not None else 0
+
+    @property
+    def slept(self) -> float:
+        """Seconds the pacing slept so far (for the benches: the flush thread's sleep, not CPU)."""
+        return self.pacer.slept if self.pacer is not None else 0.0
+
+    def _make_pacer(self, addr: tuple[object, ...]) -> Pacer:
+        try:
+            local = ipaddress.ip_address(str(addr[0])).is_loopback
+        except ValueError:
+            local = False
+        probe = ReceiverProbe(int(str(addr[1]))) if local and self.observe and self.rate else None
+        burst = self.burst if self.burst is not None else (rmem_default() // 2 if local else REMOTE_BURST)
+        return Pacer(burst, self.rate, probe)
 
     def _connect(self) -> socket.socket:
         if self._sock is None:
@@ -85,6 +112,8 @@ class UdpSender:
                 raise
             self._sock = sock
             self._retry_at = 0.0
+            if self.pacer is None:
+                self.pacer = self._make_pacer(addr)
         return self._sock
 
     def send(self, payload: bytes, samples: int = 1) -> bool:
@@ -93,6 +122,9 @@ class UdpSender:
             sock = self._connect()
         except OSError as exc:  # unresolvable host, no route
             log.debug("netauto_statsd: cannot open a UDP socket to %s:%s: %s", self.host, self.port, exc)
+            return False
+        if self.pacer is not None and not self.pacer.admit(len(payload)):
+            log.debug("netauto_statsd: datagram not sent: the receiver's buffer stays full")
             return False
         for attempt in (1, 2):
             try:
@@ -111,19 +143,11 @@ class UdpSender:
                 log.debug("netauto_statsd: datagram dropped: %s", exc)
                 return False
             break
-        self._pace(len(payload))
         if sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) == errno.ECONNREFUSED:
             self._last_samples = 0
             return False  # refused at once: the port is closed (loopback and LAN report it in time)
         self._last_samples = samples
         return True
-
-    def _pace(self, size: int) -> None:
-        self._unpaced += size
-        if self._unpaced >= self.pace_bytes:
-            self._unpaced = 0
-            self.pauses += 1
-            time.sleep(self.pace_seconds)
 
     def take_late_refusals(self) -> tuple[int, int]:
         """Return and reset ``(datagrams, samples)`` refused after they were counted as sent."""
@@ -133,6 +157,8 @@ class UdpSender:
 
     def close(self) -> None:
         """Close the socket; the next send opens a new one."""
+        if self.pacer is not None and self.pacer.probe is not None:
+            self.pacer.probe.close()
         if self._sock is not None:
             try:
                 self._sock.close()

@@ -405,18 +405,3 @@ def test_a_late_refusal_is_counted_once_and_the_datagram_after_it_is_retried() -
     finally:
         sink.close()
         sender.close()
-
-
-def test_pacing_pauses_only_large_flushes(sink: UdpSink) -> None:
-    from netauto_statsd.wire.udp import PACE_BYTES, UdpSender
-
-    sender = UdpSender("127.0.0.1", sink.port)
-    try:
-        for _ in range(30):  # an ordinary flush: 30 full datagrams
-            assert sender.send(b"x" * 1400)
-        assert sender.pauses == 0
-        for _ in range(PACE_BYTES // 1400 * 3):
-            sender.send(b"x" * 1400)
-        assert sender.pauses >= 2
-    finally:
-        sender.close()

@@ -1,0 +1,149 @@
+"""Pacing: send a flush as fast as the receiver's socket buffer can take it, and no faster.
+
+A datagram the kernel cannot queue on the exporter's socket (its receive buffer is
+full because the exporter has not read yet) is dropped there, and neither the
+exporter's counters nor the sender see it. So :class:`Pacer` keeps an allowance of
+receive-buffer bytes and, before each datagram, takes the datagram's cost from it
+(the kernel's charge, :func:`kernel_cost`: payload plus buffer overhead, 2,368 bytes
+for a full 1,432-byte datagram). While the allowance lasts nothing waits: an
+ordinary flush, even one of 10,000 contexts, goes out at full speed. When it runs out:
+
+* **the receiver is on this host** (loopback): the pacer asks the kernel how much
+  room its socket has (:class:`~netauto_statsd.wire.receiver.ReceiverProbe`) and
+  takes that as the new allowance; it pauses only while the exporter's buffer is
+  really full (short sleeps, 0.5 ms doubling to 8 ms), and a receiver that takes
+  nothing for :data:`STALL_SECONDS` is stalled: a datagram it has no room for is
+  then not sent but counted as failed (the kernel would drop it unseen);
+* **otherwise** (a remote exporter, or the probe cannot see the socket): a token
+  bucket. The allowance is ``burst`` bytes (default: :data:`REMOTE_BURST`, half of
+  Linux's default receive buffer, because other senders share it; on loopback
+  ``net.core.rmem_default``) and refills at ``rate`` bytes per second
+  (:data:`DEFAULT_RATE`, what one statsd_exporter drained without loss on a loaded
+  2-core machine, bench/bench_pacing.py); it pauses until a quarter of the burst is
+  back.
+
+``rate=0`` turns pacing off. Every pause is counted (:attr:`Pacer.pauses`,
+:attr:`Pacer.slept`) for the benches and tests.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from netauto_statsd.wire.receiver import ReceiverProbe
+
+#: Bytes per second the receiver is assumed to drain when it cannot be observed: about
+#: 3 MB/s of full datagrams' payload (bench/bench_pacing.py, docs/reliability.md).
+DEFAULT_RATE = 3_000_000
+#: Linux's default ``net.core.rmem_default``: the receive buffer of an exporter started
+#: without ``--statsd.read-buffer``.
+LINUX_RMEM_DEFAULT = 212_992
+#: Allowance for a receiver on another host: half its probable buffer (other senders share it).
+REMOTE_BURST = LINUX_RMEM_DEFAULT // 2
+#: A receiver whose buffer stays full this long is stalled (stopped, or not reading).
+STALL_SECONDS = 0.25
+#: Pauses while an observed receiver is full: start short, double up to the longest.
+FIRST_WAIT, LONGEST_WAIT = 0.0005, 0.008
+#: Resume once the receiver has room for this much (a few dozen datagrams), not for one datagram.
+RESUME_BYTES = 64 * 1024
+#: Room left unused: other senders to the same exporter may be queuing datagrams meanwhile.
+MARGIN = 8 * 1024
+
+
+def kernel_cost(size: int) -> int:
+    """Bytes a ``size``-byte UDP datagram is charged against the receiver's buffer on Linux.
+
+    The kernel charges a queued datagram its buffer's true size: the payload with
+    headers and shared info rounded up to a power of two, plus the ``sk_buff``.
+    Measured on Linux 6.18: 1,432 bytes -> 2,304, 512 -> ~1,290, 64 -> ~832; this
+    estimate is never below those.
+
+    >>> kernel_cost(1432), kernel_cost(64)
+    (2368, 832)
+    """
+    return (1 << (size + 411).bit_length()) + 320
+
+
+def rmem_default() -> int:
+    """This host's default UDP receive buffer (``net.core.rmem_default``); Linux's default if unreadable."""
+    try:
+        return int(Path("/proc/sys/net/core/rmem_default").read_text())
+    except (OSError, ValueError):
+        return LINUX_RMEM_DEFAULT
+
+
+class Pacer:
+    """Decides, before each datagram, whether to send now, wait, or (receiver stalled) not send."""
+
+    def __init__(self, burst: int, rate: float, probe: ReceiverProbe | None = None) -> None:
+        self.burst = burst
+        self.rate = rate
+        self.probe = probe
+        self._tokens = 0.0 if probe is not None else float(burst)
+        self._stamp = time.monotonic()
+        self._stalled = False
+        #: pauses taken and seconds slept in them (for the benches and tests)
+        self.pauses = 0
+        self.slept = 0.0
+        #: receiver queries made, and datagrams not sent because the observed receiver was stalled
+        self.probes = 0
+        self.refused = 0
+
+    def admit(self, size: int) -> bool:
+        """Wait until a ``size``-byte datagram fits; ``False``: do not send it (the receiver is stalled)."""
+        if not self.rate:
+            return True
+        cost = kernel_cost(size)
+        if self._tokens < cost:
+            verdict = self._observe(cost) if self.probe is not None else None
+            if verdict is None:  # not observable: the fixed burst and rate
+                self._bucket(cost)
+            elif not verdict:
+                self.refused += 1
+                return False
+        self._tokens -= cost
+        return True
+
+    def _observe(self, cost: int) -> bool | None:
+        """Room for ``cost`` (pausing while the receiver is full): ``True``; stalled: ``False``; unknown: ``None``."""
+        assert self.probe is not None
+        wait, waited = FIRST_WAIT, 0.0
+        last = None
+        while True:
+            self.probes += 1
+            room = self.probe.room()
+            if room is None:
+                return None
+            room -= MARGIN
+            if room >= min(RESUME_BYTES, cost * 4) or (room >= cost and self._stalled):
+                self._tokens, self._stalled = float(room), False
+                return True
+            if self._stalled:
+                return False
+            if last is not None and room > last:
+                waited = 0.0  # it is draining: not stalled
+            if waited >= STALL_SECONDS:
+                self._stalled = True
+                return False
+            last = room
+            self._sleep(wait)
+            waited += wait
+            wait = min(wait * 2, LONGEST_WAIT)
+
+    def _bucket(self, cost: int) -> None:
+        """Token bucket: refill by the time elapsed; sleep until a quarter of the burst is back."""
+        now = time.monotonic()
+        self._tokens = min(float(self.burst), self._tokens + (now - self._stamp) * self.rate)
+        self._stamp = now
+        if self._tokens < cost:
+            target = max(float(cost), self.burst / 4)
+            self._sleep((target - self._tokens) / self.rate)
+            self._tokens = target
+            self._stamp = time.monotonic()
+
+    def _sleep(self, seconds: float) -> None:
+        self.pauses += 1
+        start = time.perf_counter()
+        time.sleep(seconds)
+        self.slept += time.perf_counter() - start
