@@ -1,6 +1,7 @@
 """One huge flush into a real statsd_exporter: what arrives, what the kernel drops, what pacing costs.
 
 Run:  PATH=.tools/bin:$PATH .venv/bin/python bench/bench_pacing.py [--samples 800000] [--rounds 3]
+      PATH=.tools/bin:$PATH .venv/bin/python bench/bench_pacing.py --counters 10000 --rounds 5
 
 Each round queues ``--samples`` histogram observations (8 contexts, so the
 100,000-per-context pending cap is not hit), flushes ONCE, then polls the
@@ -12,6 +13,10 @@ rounds, candidates interleaved so machine noise hits all alike):
   which ``statsd_exporter_udp_packet_drops_total`` never sees;
 * not sent: datagrams the pacer refused because the receiver's buffer stayed full
   (counted by the client as failed: ``samples_failed``);
+With ``--counters N`` a round flushes N distinct counter contexts instead (one
+line each; the exporter's mapping drops them, and its
+``statsd_exporter_events_actions_total{action="drop"}`` counts what arrived).
+
 * flush time: wall time of the one ``flush()`` (in the flush thread, not the app),
   and the pauses the pacer took.
 
@@ -35,12 +40,21 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from netauto_statsd.catalog import Tag, counter  # noqa: E402
 from netauto_statsd.config import Settings  # noqa: E402
 from netauto_statsd.emitter import Emitter  # noqa: E402
 from netauto_statsd.wire import pacing, udp  # noqa: E402
 from tests.support import Exporter, find_binary  # noqa: E402
 
 SITES = [f"site{i}" for i in range(8)]
+#: Distinct contexts for ``--counters`` (not in the mapping: the exporter counts and drops them).
+CONTEXTS = counter(
+    "bench.pacing_contexts",
+    tags=(Tag("key", None, "context number", "k1"),),
+    help="Bench only: many distinct contexts.",
+    prometheus_name="netauto_bench_pacing_contexts_total",
+    max_combinations=1_000_000,
+)
 
 
 def sender(port: int, mode: str, burst: int | None, rate: float | None) -> udp.UdpSender:
@@ -51,17 +65,25 @@ def sender(port: int, mode: str, burst: int | None, rate: float | None) -> udp.U
 
 
 Result = tuple[float, int, int, float, int]
+DROPPED = "statsd_exporter_events_actions_total"
 
 
 def one_round(args: argparse.Namespace, binary: str, tmp: Path, mode: str, read_buffer: int | None) -> Result:
     exporter = Exporter(binary, tmp, read_buffer=read_buffer)
     try:
-        emitter = Emitter(Settings(host="127.0.0.1", port=exporter.udp_port, flush_interval=60))
+        settings = Settings(host="127.0.0.1", port=exporter.udp_port, flush_interval=60, exporter_compat=args.compat)
+        emitter = Emitter(settings)
         emitter._transport._sender = paced = sender(exporter.udp_port, mode, args.burst, args.rate)  # type: ignore[attr-defined]
-        per_site = args.samples // len(SITES)
-        for site in SITES:
-            tags = {"site": site, "protocol": "ssh", "status": "ok"}
-            emitter.histogram_many("runner.duration", [(i % 1000) / 1000.0 for i in range(per_site)], tags)
+        if args.counters:
+            series, sent = DROPPED, args.counters
+            for i in range(args.counters):
+                emitter.increment("bench.pacing_contexts", tags={"key": f"k{i}"})
+        else:
+            series, per_site = "netauto_runner_duration_seconds_count", args.samples // len(SITES)
+            sent = per_site * len(SITES)
+            for site in SITES:
+                tags = {"site": site, "protocol": "ssh", "status": "ok"}
+                emitter.histogram_many("runner.duration", [(i % 1000) / 1000.0 for i in range(per_site)], tags)
         start = time.perf_counter()
         emitter.flush()
         elapsed = time.perf_counter() - start
@@ -71,12 +93,12 @@ def one_round(args: argparse.Namespace, binary: str, tmp: Path, mode: str, read_
         emitter.close()
         last, still = -1.0, 0
         while still < 10:  # settled: 10 polls (~1 s) without change
-            got = exporter.value("netauto_runner_duration_seconds_count")
+            got = exporter.value(series, action="drop") if args.counters else exporter.value(series)
             still = still + 1 if got == last else 0
             last = got
             time.sleep(0.1)
         assert failed == 0 or refused, f"{failed} samples failed to send"
-        return last / (per_site * len(SITES)), exporter.kernel_drops(), refused, elapsed, pauses
+        return last / sent, exporter.kernel_drops(), refused, elapsed, pauses
     finally:
         exporter.stop()
 
@@ -84,19 +106,22 @@ def one_round(args: argparse.Namespace, binary: str, tmp: Path, mode: str, read_
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--samples", type=int, default=800_000)
+    parser.add_argument("--counters", type=int, default=0, help="flush this many counter contexts instead")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--rate", type=float, default=None, help="bytes/s of the fixed token bucket")
     parser.add_argument("--burst", type=int, default=None, help="burst bytes of the fixed token bucket")
     parser.add_argument("--exporter", default=None, help="statsd_exporter binary (default: on PATH)")
+    parser.add_argument("--compat", default="", help="NETAUTO_STATSD_EXPORTER_COMPAT, e.g. 0.26 for v0.26.1")
     parser.add_argument("--modes", default="off,fixed,observed", help="comma-separated: off, fixed, observed")
     args = parser.parse_args()
     binary = args.exporter or find_binary("statsd_exporter")
     if binary is None:
         sys.exit("statsd_exporter not found (PATH=.tools/bin:$PATH)")
     rmem_max = Path("/proc/sys/net/core/rmem_max").read_text().strip()
-    burst = args.burst or pacing.rmem_default()
+    burst = args.burst or pacing.rmem_default() // 2
     rate = args.rate or pacing.DEFAULT_RATE
-    print(f"{args.samples} samples in one flush, {args.rounds} rounds; net.core.rmem_max={rmem_max}; {binary}")
+    what = f"{args.counters} counter contexts" if args.counters else f"{args.samples} histogram samples"
+    print(f"{what} in one flush, {args.rounds} rounds; net.core.rmem_max={rmem_max}; {binary}")
     print(f"fixed: token bucket of {burst} bytes refilled at {rate / 1e6:g} MB/s (kernel-charged bytes)")
     modes = args.modes.split(",")
     candidates = [(m, rb) for rb in (None, 8388608) for m in modes]
@@ -107,7 +132,7 @@ def main() -> None:
                 results[(mode, read_buffer)].append(one_round(args, binary, Path(tmp), mode, read_buffer))
     print(
         f"{'pacing':9} {'read buffer':>14} {'arrived':>9} {'kernel drops':>13} {'not sent':>9} "
-        f"{'flush s':>8} {'pauses':>7}"
+        f"{'flush ms':>9} {'pauses':>7}"
     )
     for (mode, read_buffer), rows in results.items():
         arrived = statistics.median(r[0] for r in rows)
@@ -117,7 +142,8 @@ def main() -> None:
         pauses = statistics.median(r[4] for r in rows)
         buffer = str(read_buffer) if read_buffer else "kernel default"
         print(
-            f"{mode:9} {buffer:>14} {arrived:>8.1%} {drops:>13.0f} {refused:>9.0f} {seconds:>8.2f} {pauses:>7.0f}"
+            f"{mode:9} {buffer:>14} {arrived:>8.1%} {drops:>13.0f} {refused:>9.0f} "
+            f"{seconds * 1000:>9.1f} {pauses:>7.0f}"
             f"   (arrived per round: {', '.join(f'{r[0]:.1%}' for r in rows)})"
         )
 

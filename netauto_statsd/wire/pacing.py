@@ -49,6 +49,13 @@ FIRST_WAIT, LONGEST_WAIT = 0.0005, 0.008
 RESUME_BYTES = 64 * 1024
 #: Room left unused: other senders to the same exporter may be queuing datagrams meanwhile.
 MARGIN = 8 * 1024
+#: Datagrams sent faster than ``rate`` before the pacer slows down even when the socket has room:
+#: statsd_exporter (v0.26.1 to v0.31.0) reads its socket into a queue of 10,000 packets
+#: (``--statsd.udp-packet-queue-size``) and drops what does not fit (counted in its
+#: ``statsd_exporter_udp_packet_drops_total``); half of it, for other senders.
+QUEUE_DATAGRAMS = 5_000
+#: Once that is spent: resume when this many datagrams are allowed again.
+QUEUE_RESUME = 64
 
 
 def kernel_cost(size: int) -> int:
@@ -65,6 +72,10 @@ def kernel_cost(size: int) -> int:
     return (1 << (size + 411).bit_length()) + 320
 
 
+#: The charge of a full datagram of the default size (1,432 bytes): the queue's refill is ``rate`` in those.
+FULL_COST = kernel_cost(1432)
+
+
 def rmem_default() -> int:
     """This host's default UDP receive buffer (``net.core.rmem_default``); Linux's default if unreadable."""
     try:
@@ -73,16 +84,39 @@ def rmem_default() -> int:
         return LINUX_RMEM_DEFAULT
 
 
+class _Bucket:
+    """A token bucket: ``level`` refills at ``rate`` per second up to ``size``."""
+
+    def __init__(self, size: float, rate: float) -> None:
+        self.size, self.rate, self.level = size, rate, size
+        self.stamp = time.monotonic()
+
+    def refill(self) -> None:
+        now = time.monotonic()
+        self.level = min(self.size, self.level + (now - self.stamp) * self.rate)
+        self.stamp = now
+
+    def seconds_until(self, level: float) -> float:
+        """How long until the bucket holds ``level`` (at most its size)."""
+        return max(0.0, min(level, self.size) - self.level) / self.rate
+
+
 class Pacer:
     """Decides, before each datagram, whether to send now, wait, or (receiver stalled) not send."""
 
-    def __init__(self, burst: int, rate: float, probe: ReceiverProbe | None = None) -> None:
+    def __init__(
+        self, burst: int, rate: float, probe: ReceiverProbe | None = None, queue: int = QUEUE_DATAGRAMS
+    ) -> None:
         self.burst = burst
         self.rate = rate
         self.probe = probe
-        self._tokens = 0.0 if probe is not None else float(burst)
-        self._stamp = time.monotonic()
+        #: room in the receiver's socket buffer as last observed, minus what was sent since
+        self._room = 0.0
         self._stalled = False
+        #: receive-buffer bytes of a receiver that cannot be observed
+        self._bytes = _Bucket(burst, rate or 1.0)
+        #: datagrams the exporter may hold in its own packet queue (it reads the socket faster than it parses)
+        self._queue = _Bucket(queue, (rate or 1.0) / FULL_COST)
         #: pauses taken and seconds slept in them (for the benches and tests)
         self.pauses = 0
         self.slept = 0.0
@@ -95,15 +129,33 @@ class Pacer:
         if not self.rate:
             return True
         cost = kernel_cost(size)
-        if self._tokens < cost:
+        queue = self._queue
+        queue.refill()
+        if queue.level < 1:
+            self._sleep(queue.seconds_until(QUEUE_RESUME))
+            queue.refill()
+        if self._room < cost:
             verdict = self._observe(cost) if self.probe is not None else None
             if verdict is None:  # not observable: the fixed burst and rate
-                self._bucket(cost)
+                self._take_bytes(cost)
             elif not verdict:
                 self.refused += 1
                 return False
-        self._tokens -= cost
+            else:
+                self._room -= cost
+        else:
+            self._room -= cost
+        queue.level -= 1
         return True
+
+    def _take_bytes(self, cost: int) -> None:
+        """The token bucket of a receiver that cannot be observed: sleep until a quarter of the burst is back."""
+        bucket = self._bytes
+        bucket.refill()
+        if bucket.level < cost:
+            self._sleep(bucket.seconds_until(max(cost, bucket.size / 4)))
+            bucket.refill()
+        bucket.level -= cost
 
     def _observe(self, cost: int) -> bool | None:
         """Room for ``cost`` (pausing while the receiver is full): ``True``; stalled: ``False``; unknown: ``None``."""
@@ -117,7 +169,7 @@ class Pacer:
                 return None
             room -= MARGIN
             if room >= min(RESUME_BYTES, cost * 4) or (room >= cost and self._stalled):
-                self._tokens, self._stalled = float(room), False
+                self._room, self._stalled = float(room), False
                 return True
             if self._stalled:
                 return False
@@ -130,17 +182,6 @@ class Pacer:
             self._sleep(wait)
             waited += wait
             wait = min(wait * 2, LONGEST_WAIT)
-
-    def _bucket(self, cost: int) -> None:
-        """Token bucket: refill by the time elapsed; sleep until a quarter of the burst is back."""
-        now = time.monotonic()
-        self._tokens = min(float(self.burst), self._tokens + (now - self._stamp) * self.rate)
-        self._stamp = now
-        if self._tokens < cost:
-            target = max(float(cost), self.burst / 4)
-            self._sleep((target - self._tokens) / self.rate)
-            self._tokens = target
-            self._stamp = time.monotonic()
 
     def _sleep(self, seconds: float) -> None:
         self.pauses += 1

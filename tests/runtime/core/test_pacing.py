@@ -16,7 +16,7 @@ import pytest
 
 from netauto_statsd.config import ConfigError, Settings, from_env
 from netauto_statsd.emitter import Emitter
-from netauto_statsd.wire.pacing import DEFAULT_RATE, REMOTE_BURST, kernel_cost, rmem_default
+from netauto_statsd.wire.pacing import DEFAULT_RATE, REMOTE_BURST, Pacer, kernel_cost, rmem_default
 from netauto_statsd.wire.receiver import ReceiverProbe
 from netauto_statsd.wire.udp import UdpSender
 from tests.runtime.core.wire import UdpSink
@@ -122,6 +122,16 @@ def test_the_fixed_bucket_pauses_beyond_its_burst(sink: UdpSink) -> None:
         assert len(sink.drain()) == 100
     finally:
         sender.close()
+
+
+def test_beyond_the_exporters_packet_queue_the_rate_applies_even_with_room(sink: UdpSink) -> None:
+    """statsd_exporter drops what overflows its own queue of packets, however empty its socket is."""
+    pacer = Pacer(burst=1 << 30, rate=1_000_000, probe=ReceiverProbe(sink.port), queue=100)
+    assert all(pacer.admit(64) for _ in range(100))
+    assert pacer.pauses == 0  # the whole queue allowance at once: the socket has megabytes of room
+    assert all(pacer.admit(64) for _ in range(50))
+    assert pacer.pauses >= 1  # then at ``rate`` (~420 full datagrams/s here)
+    assert pacer.probes >= 1 and pacer.refused == 0
 
 
 def test_a_receiver_that_stays_full_loses_nothing_unseen(quiet_receiver: socket.socket) -> None:
