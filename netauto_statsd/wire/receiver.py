@@ -16,6 +16,7 @@ back to its fixed rate.
 
 from __future__ import annotations
 
+import os
 import socket
 import struct
 
@@ -38,10 +39,9 @@ class ReceiverProbe:
         self.port = port
         self._families = [socket.AF_INET, socket.AF_INET6]  # a dual-stack [::] socket is listed as AF_INET6
         self._netlink: socket.socket | None = None
+        self._pid = os.getpid()
         #: netlink refused us once (not Linux, or forbidden): never ask again
-        self.unavailable = False
-        #: drops the kernel counted on that socket at the last query (its receive buffer was full)
-        self.drops = 0
+        self.unavailable = not hasattr(socket, "AF_NETLINK")
 
     def room(self) -> int | None:
         """Bytes (as the kernel charges them) the fullest matching socket can still take; ``None``: unknown."""
@@ -56,15 +56,17 @@ class ReceiverProbe:
             else:
                 self._families = [socket.AF_INET, socket.AF_INET6]
                 return None
-        except OSError:
+        except (OSError, struct.error):
             self.close()
             self.unavailable = True
             return None
-        self.drops = sum(meminfo[8] for meminfo in found)
         return min(meminfo[1] - meminfo[0] for meminfo in found)
 
     def _query(self, family: int) -> list[tuple[int, ...]]:
+        if self._netlink is not None and self._pid != os.getpid():  # a forked child: never share the parent's
+            self._netlink = None
         if self._netlink is None:
+            self._pid = os.getpid()
             self._netlink = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_SOCK_DIAG)
             self._netlink.settimeout(1.0)
         request = struct.pack("=BBBxI", family, socket.IPPROTO_UDP, 1 << (INET_DIAG_SKMEMINFO - 1), 0xFFFFFFFF)
