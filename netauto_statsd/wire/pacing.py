@@ -1,27 +1,30 @@
-"""Pacing: send a flush as fast as the receiver's socket buffer can take it, and no faster.
+"""Pacing: send a flush as fast as the receiver can take it, and no faster.
 
-A datagram the kernel cannot queue on the exporter's socket (its receive buffer is
-full because the exporter has not read yet) is dropped there, and neither the
-exporter's counters nor the sender see it. So :class:`Pacer` keeps an allowance of
-receive-buffer bytes and, before each datagram, takes the datagram's cost from it
-(the kernel's charge, :func:`kernel_cost`: payload plus buffer overhead, 2,368 bytes
-for a full 1,432-byte datagram). While the allowance lasts nothing waits: an
-ordinary flush, even one of 10,000 contexts, goes out at full speed. When it runs out:
+A datagram the exporter has no room for is lost where nobody sees it: the kernel
+drops it when the exporter's socket buffer is full (no counter of the exporter
+moves), and statsd_exporter itself drops it when its own queue of read packets is
+full (``statsd_exporter_udp_packet_drops_total``). :class:`Pacer` is asked before
+each datagram and keeps two allowances:
 
-* **the receiver is on this host** (loopback): the pacer asks the kernel how much
-  room its socket has (:class:`~netauto_statsd.wire.receiver.ReceiverProbe`) and
-  takes that as the new allowance; it pauses only while the exporter's buffer is
-  really full (short sleeps, 0.5 ms doubling to 8 ms), and a receiver that takes
-  nothing for :data:`STALL_SECONDS` is stalled: a datagram it has no room for is
-  then not sent but counted as failed (the kernel would drop it unseen);
-* **otherwise** (a remote exporter, or the probe cannot see the socket): a token
-  bucket. The allowance is ``burst`` bytes (default: :data:`REMOTE_BURST`, half of
-  Linux's default receive buffer, because other senders share it; on loopback
-  ``net.core.rmem_default``) and refills at ``rate`` bytes per second
-  (:data:`DEFAULT_RATE`, what one statsd_exporter drained without loss on a loaded
-  2-core machine, bench/bench_pacing.py); it pauses until a quarter of the burst is
-  back.
+* **receive-buffer bytes**, charged per datagram what the kernel charges
+  (:func:`kernel_cost`: payload plus buffer overhead, 2,368 bytes for a full
+  1,432-byte datagram). When the exporter is on this host (loopback) the pacer
+  asks the kernel how much room its socket has
+  (:class:`~netauto_statsd.wire.receiver.ReceiverProbe`, ~20 µs) whenever the
+  allowance is spent, so it pauses only while that buffer is really full (short
+  sleeps, 0.5 ms doubling to 8 ms). A receiver that takes nothing for
+  :data:`STALL_SECONDS` is stalled: a datagram it has no room for is then not sent
+  but counted as failed by the transport (the kernel would drop it unseen).
+  Otherwise (a remote exporter, or no socket found on that port: a port mapping)
+  it is a token bucket of ``burst`` bytes (default :data:`REMOTE_BURST`, or half of
+  ``net.core.rmem_default`` on loopback) refilled at ``rate`` bytes per second
+  (:data:`DEFAULT_RATE`), pausing until a quarter of the burst is back;
+* **datagrams** the exporter may hold in its packet queue: :data:`QUEUE_DATAGRAMS`
+  at once, then refilled at ``rate`` in full datagrams per second. Only a flush of
+  thousands of datagrams (several MB) meets this limit.
 
+While both allowances last nothing waits: an ordinary flush, even one of 10,000
+contexts (~620 KB), goes out at full speed when the exporter keeps up.
 ``rate=0`` turns pacing off. Every pause is counted (:attr:`Pacer.pauses`,
 :attr:`Pacer.slept`) for the benches and tests.
 """
@@ -33,8 +36,11 @@ from pathlib import Path
 
 from netauto_statsd.wire.receiver import ReceiverProbe
 
-#: Bytes per second the receiver is assumed to drain when it cannot be observed: about
-#: 3 MB/s of full datagrams' payload (bench/bench_pacing.py, docs/reliability.md).
+#: Bytes per second (as the kernel charges them) the receiver is assumed to drain when it
+#: cannot be observed: ~1.8 MB/s of full datagrams' payload, about what the old fixed rule
+#: (20 ms after every 64 KiB) achieved. On the 2-core development machine it delivered 100 %
+#: of bench/bench_pacing.py's 800,000 samples in every round at load 3-4 (4 MB/s lost 5 % in
+#: one round of three); at load 11-14 no fixed rate tried was loss-free (docs/reliability.md).
 DEFAULT_RATE = 3_000_000
 #: Linux's default ``net.core.rmem_default``: the receive buffer of an exporter started
 #: without ``--statsd.read-buffer``.

@@ -54,7 +54,7 @@ class UdpSender:
 
         Args:
             burst: receive-buffer bytes the receiver can take at once when it cannot be
-                observed (default: ``net.core.rmem_default`` on loopback, else
+                observed (default: half of ``net.core.rmem_default`` on loopback, else
                 :data:`~netauto_statsd.wire.pacing.REMOTE_BURST`).
             rate: bytes per second it drains then (default
                 :data:`~netauto_statsd.wire.pacing.DEFAULT_RATE`); ``0`` turns pacing off.
