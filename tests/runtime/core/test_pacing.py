@@ -19,7 +19,7 @@ from netauto_statsd.emitter import Emitter
 from netauto_statsd.wire.pacing import DEFAULT_RATE, REMOTE_BURST, Pacer, kernel_cost, rmem_default
 from netauto_statsd.wire.receiver import ReceiverProbe
 from netauto_statsd.wire.udp import UdpSender
-from tests.runtime.core.wire import UdpSink
+from tests.runtime.core.wire import UdpSink, parse_dogstatsd, split_lines
 from tests.support import Exporter, require_binary, udp_socket_drops
 
 FULL = 1432  # the default max_packet: a full datagram of a large flush
@@ -151,6 +151,29 @@ def test_a_receiver_that_stays_full_loses_nothing_unseen(quiet_receiver: socket.
         assert read_all(quiet_receiver) == [b"y" * FULL]
     finally:
         sender.close()
+
+
+def test_a_stalled_receivers_overflow_reaches_the_client_self_metric(quiet_receiver: socket.socket) -> None:
+    """Through the emitter: the refused datagrams are counted, and the count is sent once there is room."""
+    port = quiet_receiver.getsockname()[1]
+    emitter = Emitter(Settings(host="127.0.0.1", port=port, flush_interval=60))
+    try:
+        values = [i / 1e6 for i in range(20_000)]  # ~200 KB of distinct values: ~140 datagrams
+        emitter.histogram_many("runner.duration", values, {"site": "par1", "protocol": "ssh", "status": "ok"})
+        emitter.flush()
+        sender = emitter._transport._sender  # type: ignore[attr-defined]
+        stats = emitter.stats()
+        assert stats["packets_failed"] == sender.pacer.refused > 0
+        assert 0 < stats["samples_failed"] < len(values)
+        arrived = split_lines(read_all(quiet_receiver))  # the exporter reads again
+        got = sum(len(parse_dogstatsd(line).values) for line in arrived if "runner.duration" in line)
+        assert got + stats["samples_failed"] == len(values)  # every sample arrived or is counted
+        assert udp_socket_drops(port) == 0
+        emitter.flush()
+        lines = split_lines(read_all(quiet_receiver))
+        assert any(line.startswith(f"netauto.client.send_failures:{stats['packets_failed']}|c") for line in lines)
+    finally:
+        emitter.close()
 
 
 def test_no_pacing_when_the_rate_is_zero(quiet_receiver: socket.socket) -> None:
