@@ -13,6 +13,8 @@ rounds, candidates interleaved so machine noise hits all alike):
   which ``statsd_exporter_udp_packet_drops_total`` never sees;
 * not sent: datagrams the pacer refused because the receiver's buffer stayed full
   (counted by the client as failed: ``samples_failed``);
+With ``--senders N``, N processes flush the workload at the same moment (an app's
+workers sharing one exporter; flush time: the slowest, pauses: the sum).
 With ``--counters N`` a round flushes N distinct counter contexts instead (one
 line each; the exporter's mapping drops them, and its
 ``statsd_exporter_events_actions_total{action="drop"}`` counts what arrived).
@@ -31,11 +33,13 @@ buffer at the kernel default or ``--statsd.read-buffer=8388608`` (capped by
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -68,29 +72,60 @@ Result = tuple[float, int, int, float, int]
 DROPPED = "statsd_exporter_events_actions_total"
 
 
+Flushed = tuple[int, int, int, float, int]  # sent, samples failed, refused, seconds, pauses
+
+
+def flush_once(args: argparse.Namespace, port: int, mode: str, key: str = "k", barrier: Any = None) -> Flushed:
+    """Queue the workload in a fresh emitter and flush it once (after ``barrier``, if given)."""
+    settings = Settings(host="127.0.0.1", port=port, flush_interval=60, exporter_compat=args.compat)
+    emitter = Emitter(settings)
+    emitter._transport._sender = paced = sender(port, mode, args.burst, args.rate)  # type: ignore[attr-defined]
+    if args.counters:
+        sent = args.counters
+        for i in range(args.counters):
+            emitter.increment("bench.pacing_contexts", tags={"key": f"{key}{i}"})
+    else:
+        per_site = args.samples // len(SITES)
+        sent = per_site * len(SITES)
+        for site in SITES:
+            tags = {"site": site, "protocol": "ssh", "status": "ok"}
+            emitter.histogram_many("runner.duration", [(i % 1000) / 1000.0 for i in range(per_site)], tags)
+    if barrier is not None:
+        barrier.wait()
+    start = time.perf_counter()
+    emitter.flush()
+    elapsed = time.perf_counter() - start
+    failed = emitter.stats()["samples_failed"]
+    refused = paced.pacer.refused if paced.pacer is not None else 0
+    pauses = paced.pauses
+    emitter.close()
+    return sent, failed, refused, elapsed, pauses
+
+
+def _child(args: argparse.Namespace, port: int, mode: str, index: int, barrier: Any, results: Any) -> None:
+    results.put(flush_once(args, port, mode, f"p{index}k", barrier))
+
+
 def one_round(args: argparse.Namespace, binary: str, tmp: Path, mode: str, read_buffer: int | None) -> Result:
     exporter = Exporter(binary, tmp, read_buffer=read_buffer)
     try:
-        settings = Settings(host="127.0.0.1", port=exporter.udp_port, flush_interval=60, exporter_compat=args.compat)
-        emitter = Emitter(settings)
-        emitter._transport._sender = paced = sender(exporter.udp_port, mode, args.burst, args.rate)  # type: ignore[attr-defined]
-        if args.counters:
-            series, sent = DROPPED, args.counters
-            for i in range(args.counters):
-                emitter.increment("bench.pacing_contexts", tags={"key": f"k{i}"})
-        else:
-            series, per_site = "netauto_runner_duration_seconds_count", args.samples // len(SITES)
-            sent = per_site * len(SITES)
-            for site in SITES:
-                tags = {"site": site, "protocol": "ssh", "status": "ok"}
-                emitter.histogram_many("runner.duration", [(i % 1000) / 1000.0 for i in range(per_site)], tags)
-        start = time.perf_counter()
-        emitter.flush()
-        elapsed = time.perf_counter() - start
-        failed = emitter.stats()["samples_failed"]
-        refused = paced.pacer.refused if paced.pacer is not None else 0
-        pauses = paced.pauses
-        emitter.close()
+        if args.senders == 1:
+            flushed = [flush_once(args, exporter.udp_port, mode)]
+        else:  # several processes flush at the same moment, as an app's workers may
+            context = multiprocessing.get_context("fork")
+            barrier, results = context.Barrier(args.senders), context.Queue()
+            children = [
+                context.Process(target=_child, args=(args, exporter.udp_port, mode, i, barrier, results))
+                for i in range(args.senders)
+            ]
+            for child in children:
+                child.start()
+            flushed = [results.get(timeout=300) for _ in children]
+            for child in children:
+                child.join(60)
+        sent = sum(f[0] for f in flushed)
+        failed, refused = sum(f[1] for f in flushed), sum(f[2] for f in flushed)
+        series = DROPPED if args.counters else "netauto_runner_duration_seconds_count"
         last, still = -1.0, 0
         while still < 10:  # settled: 10 polls (~1 s) without change
             got = exporter.value(series, action="drop") if args.counters else exporter.value(series)
@@ -98,7 +133,7 @@ def one_round(args: argparse.Namespace, binary: str, tmp: Path, mode: str, read_
             last = got
             time.sleep(0.1)
         assert failed == 0 or refused, f"{failed} samples failed to send"
-        return last / sent, exporter.kernel_drops(), refused, elapsed, pauses
+        return last / sent, exporter.kernel_drops(), refused, max(f[3] for f in flushed), sum(f[4] for f in flushed)
     finally:
         exporter.stop()
 
@@ -107,6 +142,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--samples", type=int, default=800_000)
     parser.add_argument("--counters", type=int, default=0, help="flush this many counter contexts instead")
+    parser.add_argument("--senders", type=int, default=1, help="processes flushing the workload at the same moment")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--rate", type=float, default=None, help="bytes/s of the fixed token bucket")
     parser.add_argument("--burst", type=int, default=None, help="burst bytes of the fixed token bucket")
@@ -121,6 +157,7 @@ def main() -> None:
     burst = args.burst or pacing.rmem_default() // 2
     rate = args.rate or pacing.DEFAULT_RATE
     what = f"{args.counters} counter contexts" if args.counters else f"{args.samples} histogram samples"
+    what += f" in each of {args.senders} processes" if args.senders > 1 else ""
     print(f"{what} in one flush, {args.rounds} rounds; net.core.rmem_max={rmem_max}; {binary}")
     print(f"fixed: token bucket of {burst} bytes refilled at {rate / 1e6:g} MB/s (kernel-charged bytes)")
     modes = args.modes.split(",")
