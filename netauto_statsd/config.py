@@ -28,10 +28,12 @@ Ours (all optional):
                                    than v0.27.1); empty (default): the newest wire
 ``NETAUTO_STATSD_DISABLE``         metric groups to drop, comma-separated (``db,http``); names
                                    from ``netauto-statsd catalog`` (the catalog's families)
-``NETAUTO_STATSD_PACE_RATE``       bytes/s a receiver that cannot be observed (not on loopback)
-                                   drains, 10000..10000000000 (default ``5000000``); ``0``: no pacing
-``NETAUTO_STATSD_PACE_BURST``      bytes its receive buffer takes at once, 4096..1073741824 (default:
-                                   ``net.core.rmem_default`` on loopback, else ``106496``)
+``NETAUTO_STATSD_PACE_RATE``       bytes/s (as the kernel charges them: a full 1432-byte datagram
+                                   counts 2368) that a receiver the client cannot observe (not on
+                                   loopback) drains, 10000..10000000000 (default ``3000000``);
+                                   ``0``: no pacing at all (wire/pacing.py)
+``NETAUTO_STATSD_PACE_BURST``      bytes such a receiver's buffer takes at once, 4096..1073741824
+                                   (default ``106496``; half of ``net.core.rmem_default`` on loopback)
 =================================  =========================================================
 """
 
