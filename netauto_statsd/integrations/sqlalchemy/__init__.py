@@ -14,13 +14,21 @@ driver's exception class (``TimeoutError`` for an exhausted pool); per-process
 gauges ``db.pool.connections`` (``checked_out``, ``overflow`` beyond the pool
 size, ``size``); ``db.pool.checkout_wait`` and ``db.pool.invalidated``.
 
-Hooks, all tracked and removable: the dialect's ``do_execute*`` events time
-statements (our listener runs the dialect's own method, and steps aside for a
-listener added after it). Not ``before/after_cursor_execute``: any Connection
-listener moves every statement onto SQLAlchemy's event path, about +15 % per
-query on SQLite before our code runs. Pool events give the pool figures; with
-no event *before* a checkout, ``engine.pool.connect`` is wrapped on the instance
-(and moved to the new pool at its first checkout after ``engine.dispose()``).
+Hooks, all tracked and removable (costs measured in docs/benchmarks.md): the
+dialect's ``do_execute``, ``do_executemany`` and ``do_execute_no_params`` are
+wrapped on the engine's dialect instance to time statements; ``pool.connect``
+and ``pool._do_return_conn`` on the pool instance, for the checkout wait and to
+know the pool moved (the gauges read the pool's own ``checkedout()`` when it has
+one); the ``handle_error`` dialect event counts errors; the pool's ``invalidate``
+and ``soft_invalidate`` events count invalidations, and its ``connect`` event
+moves the pool wrappers to the new pool after ``engine.dispose()``. Not
+SQLAlchemy's statement events: a ``do_execute`` listener costs SQLAlchemy's
+dispatch on every statement, and any Connection listener
+(``before/after_cursor_execute``) moves every statement onto SQLAlchemy's event
+path, +4 us per ``SELECT :x`` before our code runs; nor the ``checkout`` pool
+event, which sends every checkout through SQLAlchemy's slow checkout path.
+The statement wrappers run whatever other ``do_execute`` listeners decide: a
+statement a listener executes itself (returns True) goes unmeasured.
 
 Fork: a forked child (an RQ horse) must call ``engine.dispose(close=False)``
 before using the engine (docs/integrations-rq-sqlalchemy.md). Our state resets
@@ -56,8 +64,12 @@ __all__ = [
     "uninstrument_engine",
 ]
 
-_DIALECT_EVENTS = ("do_execute", "do_executemany", "do_execute_no_params", "handle_error")
-_POOL_EVENTS = ("checkout", "checkin", "detach", "invalidate", "soft_invalidate")
+_EVENTS = (
+    ("handle_error", "handle_error"),  # the dialect's
+    ("invalidate", "invalidate"),  # the pool's, as the next two
+    ("soft_invalidate", "invalidate"),
+    ("connect", "connected"),
+)
 
 _states: weakref.WeakKeyDictionary[Engine, _EngineState] = weakref.WeakKeyDictionary()
 _fork_hook_registered = False
@@ -72,7 +84,7 @@ def _sync_engine(engine: Any) -> Engine:
 
 
 class SQLAlchemyInstrumentor(Instrumentor[Engine, _EngineState]):
-    """Dialect and pool listeners on one engine (an ``AsyncEngine``'s ``sync_engine``); all removable."""
+    """Dialect and pool hooks on one engine (an ``AsyncEngine``'s ``sync_engine``); all removable."""
 
     integration = "netauto_statsd.integrations.sqlalchemy"
 
@@ -82,10 +94,11 @@ class SQLAlchemyInstrumentor(Instrumentor[Engine, _EngineState]):
     def _install(self, engine: Engine, /, **options: Any) -> None:
         state = _EngineState(engine, options["name"], options["tables"], options["pool_gauges"])
         state.checked_out = _initial_checked_out(engine.pool)
-        for event_name in (*_DIALECT_EVENTS, *_POOL_EVENTS):
-            listener = getattr(state, "invalidate" if event_name == "soft_invalidate" else event_name)
+        for event_name, method in _EVENTS:
+            listener = getattr(state, method)
             event.listen(engine, event_name, listener)
             state.listeners.append((event_name, listener))
+        state.patch_dialect(engine.dialect)
         state.patch_pool(engine.pool)
         _states[engine] = state
         _register_fork_hook()
@@ -95,7 +108,9 @@ class SQLAlchemyInstrumentor(Instrumentor[Engine, _EngineState]):
         for event_name, listener in state.listeners:
             if event.contains(engine, event_name, listener):
                 event.remove(engine, event_name, listener)
+        state.unpatch_dialect()
         state.unpatch_pool()
+        state.disarm()
 
 
 _instrumentor = SQLAlchemyInstrumentor()

@@ -239,13 +239,13 @@ def test_detached_connections_leave_the_checked_out_figure(statsd_recorder: Reco
     assert statsd_recorder.gauge("db.pool.connections", state="checked_out") == 0
 
 
-def test_a_later_do_execute_listener_still_runs(statsd_recorder: Recorder, engine: Engine) -> None:
+def test_other_do_execute_listeners_still_run(statsd_recorder: Recorder, engine: Engine) -> None:
     instrument_engine(engine)
     seen: list[str] = []
 
     def theirs(cursor: Any, statement: str, parameters: Any, context: Any) -> bool:
         seen.append(statement)
-        return False  # let SQLAlchemy execute it
+        return False  # let SQLAlchemy execute it: through the dialect's do_execute, which we time
 
     event.listen(engine, "do_execute", theirs)
     try:
@@ -253,11 +253,25 @@ def test_a_later_do_execute_listener_still_runs(statsd_recorder: Recorder, engin
             assert conn.execute(select(devices.c.name).where(devices.c.id == 1)).scalar_one() == "edge-1"
     finally:
         event.remove(engine, "do_execute", theirs)
-    assert len(seen) == 1  # ours stepped aside: the statement goes unmeasured rather than skip theirs
-    assert statsd_recorder.total("db.query") == 0
+    assert len(seen) == 1
+    assert statsd_recorder.total("db.query", operation="select", table="devices") == 1  # measured once
+
+    def executes_itself(cursor: Any, statement: str, parameters: Any, context: Any) -> bool:
+        seen.append(statement)
+        cursor.execute(statement, parameters)
+        return True  # SQLAlchemy skips the dialect's do_execute: the statement goes unmeasured
+
+    event.listen(engine, "do_execute", executes_itself)
+    try:
+        with engine.connect() as conn:
+            assert conn.execute(select(devices.c.name).where(devices.c.id == 2)).scalar_one() == "edge-2"
+    finally:
+        event.remove(engine, "do_execute", executes_itself)
+    assert len(seen) == 2
+    assert statsd_recorder.total("db.query") == 1
     with engine.connect() as conn:
         conn.execute(select(devices.c.name)).all()
-    assert statsd_recorder.total("db.query", operation="select", table="devices") == 1
+    assert statsd_recorder.total("db.query", operation="select", table="devices") == 2
 
 
 # ---------------------------------------------------------- install / remove
