@@ -16,9 +16,16 @@ Scenarios (``--scenarios``), each run for every variant in every repetition:
 * ``http``: ``--requests`` GETs of a JSON route over ``--connections`` keep-alive
   connections, ``--pipeline`` in flight on each, from a raw-socket client cheap
   enough that the server is the bottleneck.
+* ``handler``: the app's own request handling (router, middlewares, handler) on
+  pre-built requests in process, no sockets.
+* ``send``: one viewer; the live-view handler sends ``--chunks`` chunks in a loop
+  and times its own thread's CPU around the loop (CPU per ``send_str``: the
+  producer, the queues and the other viewers of ``ws`` left out).
 
 Variants: ``plain`` (no instrumentation), ``instrumented`` (``instrument_app`` and
-``@live_view``), and ``control``, the plain app again: control/plain shows how far
+``@live_view``), ``chain`` (the same, but the app is frozen before startup, so
+our middleware stays in aiohttp's middleware chain, as on a sub-application
+instrumented alone; HTTP scenarios only), and ``control``, the plain app again: control/plain shows how far
 two identical runs drift apart on this machine, i.e. the noise floor of every
 ratio. The order of the variants rotates every repetition. Server and emitter
 run in this process, clients in a separate one; the instrumented variant sends
@@ -59,6 +66,7 @@ PAYLOAD = "x" * 96  # a typical line of device output
 QUEUE_SIZE = 64
 READ_BUFFER = ("--statsd.read-buffer=8388608",)
 BURST = 10  # chunks produced together in the paced run
+SEND_CPU = web.AppKey("send_cpu", list)
 #: instrumented/plain ratio each headline figure must reach: (bound, higher is better)
 TARGETS = {"ws_chunks_per_s": (0.95, True), "paced_p99_ms": (1.05, False), "http_requests_per_s": (0.95, True)}
 
@@ -71,7 +79,7 @@ def build_app(variant: str, chunks: int, viewers: int, rate: float = 0) -> web.A
     """
     from netauto_statsd.integrations.aiohttp import instrument_app, live_view
 
-    instrumented = variant == "instrumented"
+    instrumented = variant in ("instrumented", "chain")
 
     queues: list[asyncio.Queue[str | None]] = []
     all_joined = asyncio.Event()
@@ -102,6 +110,18 @@ def build_app(variant: str, chunks: int, viewers: int, rate: float = 0) -> web.A
         await ws.close()
         return ws
 
+    async def burst(request: web.Request) -> web.WebSocketResponse:
+        """One viewer: send every chunk in a loop, timing this thread's CPU around the loop."""
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        await ws.send_str('{"state": "mounted"}')
+        cpu_before = time.thread_time()
+        for seq in range(chunks):
+            await ws.send_str(f"{seq} {time.monotonic_ns()} {PAYLOAD}")
+        request.app[SEND_CPU].append((time.thread_time() - cpu_before) / chunks * 1e6)
+        await ws.close()
+        return ws
+
     async def device(request: web.Request) -> web.Response:
         return web.json_response({"device": request.match_info["device_id"], "status": "up"})
 
@@ -111,7 +131,9 @@ def build_app(variant: str, chunks: int, viewers: int, rate: float = 0) -> web.A
         app = web.Application()
     if variant == "prometheus":
         app.middlewares.append(peers.prometheus_middleware())
+    app[SEND_CPU] = []
     app.router.add_get("/runs/{run_id}/live", live_view(run_live) if instrumented else run_live)
+    app.router.add_get("/runs/{run_id}/burst", live_view(burst) if instrumented else burst)
     app.router.add_get("/api/devices/{device_id}", device)
     if instrumented:
         instrument_app(app)
@@ -122,6 +144,8 @@ def build_app(variant: str, chunks: int, viewers: int, rate: float = 0) -> web.A
         task.cancel()
 
     app.cleanup_ctx.append(start_producer)
+    if variant == "chain":
+        app.freeze()  # before startup: the middleware stays in aiohttp's chain
     return app
 
 
@@ -134,6 +158,8 @@ async def handle_in_process(variant: str, args: argparse.Namespace) -> dict[str,
     from aiohttp.test_utils import make_mocked_request
 
     app = build_app(variant, args.chunks, args.viewers)
+    app.on_startup.freeze()  # as AppRunner.setup() does: startup, then freeze
+    await app.startup()
     app.freeze()
     pool = [make_mocked_request("GET", f"/api/devices/edge-{i}", app=app) for i in range(100)]
     requests = pool * max(1, args.requests // len(pool))
@@ -150,7 +176,8 @@ async def serve_once(variant: str, args: argparse.Namespace, mode: str) -> dict[
     """Start the app on a free port, run one client process against it, return the client's figures.
 
     ``mode``: ``ws`` (unpaced stream: throughput), ``paced`` (stream at ``--rate``:
-    per-chunk latency), ``http``, or ``handler`` (in process, no sockets).
+    per-chunk latency), ``send`` (one viewer, CPU per send timed in the handler),
+    ``http``, or ``handler`` (in process, no sockets).
     """
     if mode == "handler":
         return await handle_in_process(variant, args)
@@ -164,7 +191,7 @@ async def serve_once(variant: str, args: argparse.Namespace, mode: str) -> dict[
     try:
         streaming = mode != "http"
         count = args.chunks if streaming else args.requests
-        width = args.viewers if streaming else args.connections
+        width = 1 if mode == "send" else args.viewers if streaming else args.connections
         cpu_before, exporter_before = time.process_time(), args.collector_cpu()
         proc = await asyncio.create_subprocess_exec(
             sys.executable,
@@ -174,6 +201,7 @@ async def serve_once(variant: str, args: argparse.Namespace, mode: str) -> dict[
             str(count),
             str(width),
             str(args.pipeline),
+            "burst" if mode == "send" else "live",
             stdout=asyncio.subprocess.PIPE,
         )
         out, _ = await proc.communicate()
@@ -181,8 +209,10 @@ async def serve_once(variant: str, args: argparse.Namespace, mode: str) -> dict[
             raise RuntimeError(f"client {mode} failed ({proc.returncode})")
         figures: dict[str, float] = json.loads(out)
         cpu = time.process_time() - cpu_before
-        operations = count * args.viewers if streaming else count
+        operations = count * width if streaming else count
         result = {f"{mode}_{key}": value for key, value in figures.items()}
+        if mode == "send":
+            (result["send_handler_cpu_us"],) = app[SEND_CPU]
         result[f"{mode}_server_cpu_us"] = cpu / operations * 1e6
         result[f"{mode}_server_and_exporter_cpu_us"] = (cpu + args.collector_cpu() - exporter_before) / operations * 1e6
         return result
@@ -191,14 +221,14 @@ async def serve_once(variant: str, args: argparse.Namespace, mode: str) -> dict[
 
 
 # ------------------------------------------------------------------ clients
-async def client_ws(port: int, chunks: int, viewers: int, pipeline: int = 1) -> dict[str, float]:
+async def client_ws(port: int, chunks: int, viewers: int, pipeline: int = 1, view: str = "live") -> dict[str, float]:
     """Connect the viewers, read every chunk, report throughput and per-chunk latency."""
     latencies: list[int] = []
     first_stamp: list[int] = []
     last_seen: list[int] = []
 
-    async def view(session: ClientSession) -> None:
-        async with session.ws_connect(f"http://127.0.0.1:{port}/runs/42/live", compress=0) as ws:
+    async def viewer(session: ClientSession) -> None:
+        async with session.ws_connect(f"http://127.0.0.1:{port}/runs/42/{view}", compress=0) as ws:
             await ws.receive()  # the mount message
             count = 0
             async for msg in ws:
@@ -215,7 +245,7 @@ async def client_ws(port: int, chunks: int, viewers: int, pipeline: int = 1) -> 
             assert count == chunks, f"viewer got {count} of {chunks} chunks"
 
     async with ClientSession() as session:
-        await asyncio.gather(*(view(session) for _ in range(viewers)))
+        await asyncio.gather(*(viewer(session) for _ in range(viewers)))
     elapsed = (max(last_seen) - min(first_stamp)) / 1e9
     latencies.sort()
     return {
@@ -225,7 +255,7 @@ async def client_ws(port: int, chunks: int, viewers: int, pipeline: int = 1) -> 
     }
 
 
-async def client_http(port: int, total: int, connections: int, pipeline: int = 1) -> dict[str, float]:
+async def client_http(port: int, total: int, connections: int, pipeline: int = 1, _view: str = "") -> dict[str, float]:
     """Keep-alive GETs on raw sockets, ``pipeline`` in flight per connection: a client this cheap
     leaves the server as the bottleneck."""
     window = pipeline
@@ -313,9 +343,10 @@ def _process_cpu(pid: int | None) -> float:
 #: first shows how far two identical runs drift apart on this machine (the noise floor).
 #: The peers instrument HTTP only: they run in the ``http`` and ``handler`` scenarios.
 STREAM_VARIANTS = ("plain", "instrumented", "control")
-HTTP_VARIANTS = ("plain", "instrumented", "prometheus", "otel", "otel_tracing", "control")
+HTTP_VARIANTS = ("plain", "instrumented", "chain", "prometheus", "otel", "otel_tracing", "control")
 LABELS = {
     "instrumented": "ours",
+    "chain": "ours, kept in the middleware chain",
     "prometheus": "prometheus_client, hand-rolled",
     "otel": "OTel, metrics only",
     "otel_tracing": "OTel + tracing",
@@ -324,7 +355,7 @@ LABELS = {
 
 
 def _variants(mode: str, with_otel: bool) -> tuple[str, ...]:
-    if mode in ("ws", "paced"):
+    if mode in ("ws", "paced", "send"):
         return STREAM_VARIANTS
     return tuple(v for v in HTTP_VARIANTS if with_otel or not v.startswith("otel"))
 
@@ -400,7 +431,7 @@ def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1].startswith("_client-"):
         port, count, width, pipeline = (int(v) for v in sys.argv[2:6])
         client = client_ws if sys.argv[1] == "_client-ws" else client_http
-        print(json.dumps(asyncio.run(client(port, count, width, pipeline))))
+        print(json.dumps(asyncio.run(client(port, count, width, pipeline, sys.argv[6]))))
         return
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--reps", type=int, default=7)
@@ -411,7 +442,7 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=32, help="keep-alive connections of the HTTP client")
     parser.add_argument("--pipeline", type=int, default=1, help="HTTP requests in flight per connection")
     parser.add_argument(
-        "--scenarios", default="handler,http,ws,paced", help="comma-separated: handler, http, ws, paced"
+        "--scenarios", default="handler,http,ws,paced,send", help="comma-separated: handler, http, ws, paced, send"
     )
     parser.add_argument("--quick", action="store_true", help="smoke run: tiny counts, one repetition")
     parser.add_argument("--exporter", default=shutil.which("statsd_exporter"), help="statsd_exporter binary, or ''")

@@ -44,13 +44,15 @@ from aiohttp.typedefs import Middleware
 from netauto_statsd.annotations import LifecycleAnnotations, lifecycle_annotations
 from netauto_statsd.integrations._base import Instrumentor
 from netauto_statsd.integrations.aiohttp._shared import PUBLISH_INTERVAL, UNMATCHED_ROUTE, route_template
-from netauto_statsd.integrations.aiohttp.http import TALLY_ATTRIBUTE, _make_middleware, _RequestTally
-from netauto_statsd.integrations.aiohttp.liveview import (
-    WAIT_THRESHOLD,
-    _on_response_prepare,
-    close_code_class,
-    live_view,
+from netauto_statsd.integrations.aiohttp.http import (
+    TALLY_ATTRIBUTE,
+    _leave_the_middleware_chain,
+    _make_middleware,
+    _RequestTally,
+    installed_middleware,
+    restore_middleware_chain,
 )
+from netauto_statsd.integrations.aiohttp.liveview import WAIT_THRESHOLD, close_code_class, live_view
 
 __all__ = [
     "PUBLISH_INTERVAL",
@@ -70,9 +72,12 @@ ANNOTATIONS_ATTRIBUTE = "_netauto_annotations"
 
 
 class AiohttpInstrumentor(Instrumentor[web.Application, Middleware]):
-    """Installs the HTTP middleware (outermost), the live-view hook and the cleanup flush on an app.
+    """Installs the HTTP middleware (outermost) and the cleanup flush on an app.
 
     Install before the app starts: aiohttp freezes middlewares and signals then.
+    On startup a root app's middleware moves out of aiohttp's middleware chain
+    and wraps the app's request handling (see ``http.py``). Live views need no
+    app-wide hook: each live-view request catches its own websocket handshake.
     The app's ``on_cleanup`` publishes what the middleware gathered and flushes
     the emitter, so a normal shutdown (``AppRunner.cleanup()``, ``web.run_app``
     on SIGTERM / SIGINT) loses nothing.
@@ -81,16 +86,13 @@ class AiohttpInstrumentor(Instrumentor[web.Application, Middleware]):
     integration = "netauto_statsd.integrations.aiohttp"
 
     def _state_of(self, app: web.Application) -> Middleware | None:
-        for middleware in app.middlewares:
-            if hasattr(middleware, TALLY_ATTRIBUTE):
-                return middleware
-        return None
+        return installed_middleware(app)
 
     def _install(self, app: web.Application, /, **options: Any) -> None:
         tally = _RequestTally()
         middleware = _make_middleware(tally)
         app.middlewares.insert(0, middleware)
-        app.on_response_prepare.append(_on_response_prepare)
+        app.on_startup.append(_leave_the_middleware_chain)
         app.on_cleanup.append(tally.on_cleanup)
         annotate = lifecycle_annotations(options.get("annotations", False))
         if annotate is not None:
@@ -100,8 +102,10 @@ class AiohttpInstrumentor(Instrumentor[web.Application, Middleware]):
 
     def _uninstall(self, app: web.Application, middleware: Middleware) -> None:
         tally: _RequestTally = getattr(middleware, TALLY_ATTRIBUTE)
-        app.middlewares.remove(middleware)
-        app.on_response_prepare.remove(_on_response_prepare)
+        restore_middleware_chain(app)
+        if middleware in app.middlewares:
+            app.middlewares.remove(middleware)
+        app.on_startup.remove(_leave_the_middleware_chain)
         app.on_cleanup.remove(tally.on_cleanup)
         annotate: LifecycleAnnotations | None = getattr(middleware, ANNOTATIONS_ATTRIBUTE, None)
         if annotate is not None:
@@ -113,7 +117,7 @@ _instrumentor = AiohttpInstrumentor()
 
 
 def instrument_app(app: web.Application, *, annotations: bool | LifecycleAnnotations = False) -> web.Application:
-    """Install the HTTP middleware (outermost) and the live-view hook on ``app``; idempotent.
+    """Install the HTTP middleware (outermost) and the cleanup flush on ``app``; idempotent.
 
     Call it before the app starts: aiohttp freezes middlewares and signals then.
     Sub-applications added with ``add_subapp`` are covered by the root's install.

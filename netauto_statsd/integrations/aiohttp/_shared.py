@@ -19,9 +19,10 @@ PUBLISH_INTERVAL = 0.25
 def route_template(request: web.BaseRequest) -> str:
     """Return the route template of ``request`` (``/runs/{run_id}/live``), never its raw path.
 
-    Requests the router could not match (404, 405) get :data:`UNMATCHED_ROUTE`.
+    Requests the router could not match (404, 405), or did not get to, get :data:`UNMATCHED_ROUTE`.
     """
-    match_info = getattr(request, "match_info", None)
+    # ``_match_info``: ``Request.match_info`` asserts the router ran; a ``BaseRequest`` has neither.
+    match_info = getattr(request, "_match_info", None)
     if match_info is None or match_info.http_exception is not None:
         return UNMATCHED_ROUTE
     resource = match_info.route.resource

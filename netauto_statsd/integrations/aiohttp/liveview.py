@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import functools
 from collections.abc import Awaitable, Callable
 from time import perf_counter
@@ -207,9 +206,6 @@ class _Session(_Pending):
                 get_emitter().gauge_add("liveview.sessions", -1, tags=self.tags)
 
 
-_live_session: contextvars.ContextVar[_Session | None] = contextvars.ContextVar("netauto_live_view", default=None)
-
-
 def _request_of(args: tuple[Any, ...]) -> web.Request | None:
     first = args[0] if args else None
     if isinstance(first, web.View):
@@ -217,11 +213,31 @@ def _request_of(args: tuple[Any, ...]) -> web.Request | None:
     return first if isinstance(first, web.Request) else None
 
 
+def _catch_handshake(request: web.Request, session: _Session) -> None:
+    """Have ``session`` connect when this request's websocket response is prepared (its 101 written).
+
+    Every response's ``prepare`` awaits ``request._prepare_hook(response)`` just
+    before the headers go out (aiohttp 3.x, ``web_response.py``; it is what runs
+    the apps' ``on_response_prepare`` signals). Wrapping it on this request only,
+    instead of an app-wide ``on_response_prepare`` receiver, leaves every other
+    response untouched. Set through ``vars`` so aiohttp's debug-mode warning about
+    custom request attributes does not fire; removed when the handler ends.
+    """
+    app_hook = request._prepare_hook
+
+    async def prepare_hook(response: web.StreamResponse) -> None:
+        if isinstance(response, web.WebSocketResponse):
+            call("live-view connect", session.connect, response)
+        await app_hook(response)
+
+    vars(request)["_prepare_hook"] = prepare_hook
+
+
 def live_view(handler: H) -> H:
     """Instrument a websocket handler as a live view; the handler is written as without metrics.
 
     Decorates ``async def handler(request)`` and methods of ``web.View``. The app
-    must be set up with :func:`instrument_app`, which sees the socket prepared;
+    must be set up with :func:`instrument_app`, which measures the request;
     without it a warning is logged once and nothing is measured.
 
     Example:
@@ -234,28 +250,29 @@ def live_view(handler: H) -> H:
     async def live_view_handler(*args: Any, **kwargs: Any) -> web.StreamResponse:
         nonlocal warned
         session: _Session | None = None
+        started = _request_started.get()  # None: instrument_app did not see this request
         request = _request_of(args)
-        if request is not None:
+        if request is not None and started is not None:
             try:
-                session = _Session(request, _request_started.get() or perf_counter())
+                session = _Session(request, started)
+                _catch_handshake(request, session)
             except Exception as exc:
                 failed("live view setup", exc)
-        token = _live_session.set(session)
         failure: BaseException | None = None
         try:
             response = await handler(*args, **kwargs)
-            if session is not None and not (session.connected or warned) and _prepared_socket(response):
+            if started is None and not warned and request is not None and _prepared_socket(response):
                 warned = True
                 log.warning(
-                    "netauto_statsd: live view %s: call instrument_app(app) to measure it", session.tags["view"]
+                    "netauto_statsd: live view %s: call instrument_app(app) to measure it", route_template(request)
                 )
             return response
         except BaseException as exc:
             failure = exc
             raise
         finally:
-            _live_session.reset(token)
             if session is not None:
+                vars(session.request).pop("_prepare_hook", None)
                 try:
                     session.end(failure)
                 except Exception as error:  # never mask the handler's own exception with ours
@@ -266,9 +283,3 @@ def live_view(handler: H) -> H:
 
 def _prepared_socket(response: object) -> bool:
     return isinstance(response, web.WebSocketResponse) and response.prepared
-
-
-async def _on_response_prepare(request: web.Request, response: web.StreamResponse) -> None:
-    session = _live_session.get()
-    if session is not None and session.request is request and isinstance(response, web.WebSocketResponse):
-        call("live-view connect", session.connect, response)

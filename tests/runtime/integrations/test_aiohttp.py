@@ -31,12 +31,14 @@ from netauto_statsd.emitter import Emitter, set_emitter  # noqa: E402
 from netauto_statsd.integrations.aiohttp import (  # noqa: E402
     UNMATCHED_ROUTE,
     WAIT_THRESHOLD,
+    AiohttpInstrumentor,
     close_code_class,
     instrument_app,
     live_view,
     route_template,
     uninstrument_app,
 )
+from netauto_statsd.integrations.aiohttp.http import TALLY_ATTRIBUTE  # noqa: E402
 from netauto_statsd.tags import normalise_value  # noqa: E402
 from netauto_statsd.testing import Recorder  # noqa: E402
 from tests.support import ROOT, Exporter, free_port, wait_until  # noqa: E402
@@ -49,7 +51,8 @@ FLOOD_VIEW = normalise_value("/runs/{run_id}/flood")
 CHUNKS = 25
 BIG_CHUNK = "x" * 65536
 FLOOD_CHUNKS = 512  # 32 MiB: more than loopback socket buffers can hide
-HIGH_WATER = 65536  # asyncio's default transport high-water mark
+#: What the flood handler shares with its test: chunks it started to send, its protocol and transport.
+FLOOD = web.AppKey("flood", dict)
 
 
 # ------------------------------------------------------------------ the app
@@ -111,13 +114,17 @@ def build_app(instrumented: bool = True) -> web.Application:
         ws = web.WebSocketResponse(compress=False)
         await ws.prepare(request)
         await ws.send_json({"type": "mount"})
+        state = request.app[FLOOD]
+        state.update(protocol=request.protocol, transport=request.transport)
         for _ in range(FLOOD_CHUNKS):
+            state["started"] += 1
             await ws.send_str(BIG_CHUNK)
         await ws.close()
         return ws
 
     wrap: Callable[[Any], Any] = live_view if instrumented else (lambda handler: handler)
     app = web.Application()
+    app[FLOOD] = {"started": 0, "protocol": None, "transport": None}
     app.router.add_get("/api/devices/{device_id}", device)
     app.router.add_get("/api/devices/{device_id}/config", config)
     app.router.add_get("/api/legacy", gone)
@@ -182,10 +189,30 @@ class RawWebSocket:
 
 
 # -------------------------------------------------------------------- HTTP
+#: How an instrumented app's requests are measured: a root app started by a runner leaves
+#: aiohttp's middleware chain at startup; an app frozen before startup (or a sub-application
+#: instrumented alone) keeps the middleware. Both must count the same.
+PATHS = ["wrapped", "middleware-chain"]
+
+
+def build_for(path: str) -> web.Application:
+    app = build_app()
+    if path == "middleware-chain":
+        app.freeze()
+    return app
+
+
+def in_the_chain(app: web.Application) -> bool:
+    return any(hasattr(m, TALLY_ATTRIBUTE) for m in app.middlewares)
+
+
+@pytest.mark.parametrize("path", PATHS)
 async def test_http_requests_by_route_template_status_class_and_exception(
-    aiohttp_client: Any, statsd_recorder: Recorder
+    aiohttp_client: Any, statsd_recorder: Recorder, path: str
 ) -> None:
-    client = await aiohttp_client(build_app())
+    app = build_for(path)
+    client = await aiohttp_client(app)
+    assert in_the_chain(app) == (path == "middleware-chain")
     for device_id in ("edge-1", "edge-2", "core-9"):
         assert (await client.get(f"/api/devices/{device_id}")).status == 200
     assert (await client.get("/api/devices/edge-1/config")).status == 500
@@ -198,6 +225,8 @@ async def test_http_requests_by_route_template_status_class_and_exception(
     assert rec.total("http.request", method="GET", route=DEVICE_ROUTE, status_class="2xx") == 3
     assert rec.count("http.duration", method="GET", route=DEVICE_ROUTE, status_class="2xx") == 3
     assert all(0 < v < 5 for v in rec.values("http.duration"))
+    # whole microseconds (rounded up, so no sample crosses a bucket bound of the mapping)
+    assert all(v == round(v, 6) for v in rec.values("http.duration")), rec.values("http.duration")
     config_route = normalise_value("/api/devices/{device_id}/config")
     assert rec.total("http.request", route=config_route, status_class="5xx") == 1
     assert rec.total("http.exception", route=config_route, exception="ValueError") == 1
@@ -223,17 +252,84 @@ async def test_route_template_of_a_sub_application(aiohttp_client: Any, statsd_r
     assert statsd_recorder.total("http.request", route=normalise_value("/api/v2/runs/{run_id}")) == 1
 
 
+async def test_sub_application_instrumented_alone(aiohttp_client: Any, statsd_recorder: Recorder) -> None:
+    """Pre-frozen by add_subapp, the sub-app keeps its middleware: its requests and live views count."""
+    rec = statsd_recorder
+    api = build_app()  # instrumented
+    root = web.Application()  # not instrumented
+    root.add_subapp("/v2", api)
+    client = await aiohttp_client(root)
+    assert in_the_chain(api)
+    assert (await client.get("/v2/api/devices/edge-1")).status == 200
+    assert (await client.get("/v2/api/devices/edge-1/config")).status == 500
+    async with client.ws_connect("/v2/runs/42/live") as ws:
+        assert sessions(rec, normalise_value("/v2" + LIVE)) == 1
+        assert (await ws.receive_json())["type"] == "mount"
+        for _ in range(CHUNKS):
+            await ws.receive_str()
+    await client.close()
+    assert rec.total("http.request", route=normalise_value("/v2/api/devices/{device_id}"), status_class="2xx") == 1
+    config_route = normalise_value("/v2/api/devices/{device_id}/config")
+    assert rec.total("http.exception", route=config_route, exception="ValueError") == 1
+    view = normalise_value("/v2" + LIVE)
+    assert rec.count("liveview.handshake", view=view) == 1
+    assert rec.total("liveview.messages", view=view, direction="sent") == 1 + CHUNKS
+    assert rec.total("liveview.close", view=view, code_class="normal") == 1
+    assert sessions(rec, view) == 0
+
+
+async def test_route_added_by_a_later_startup_hook_and_an_error_middleware(
+    aiohttp_client: Any, statsd_recorder: Recorder
+) -> None:
+    """What other startup hooks and middlewares do is seen as before: routes added late, answers they make."""
+    app = build_app()
+
+    async def add_late_route(app: web.Application) -> None:  # runs after instrument_app's own hook
+        app.router.add_get("/late/{item}", _ping)
+
+    @web.middleware
+    async def unavailable_on_value_error(request: web.Request, handler: Any) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except ValueError:
+            return web.Response(status=503)
+
+    app.on_startup.append(add_late_route)
+    app.middlewares.append(unavailable_on_value_error)
+    client = await aiohttp_client(app)
+    assert not in_the_chain(app) and list(app.middlewares) == [unavailable_on_value_error]
+    assert (await client.get("/late/1")).status == 200
+    assert (await client.get("/api/devices/edge-1/config")).status == 503
+    await client.close()
+    rec = statsd_recorder
+    assert rec.total("http.request", route=normalise_value("/late/{item}"), status_class="2xx") == 1
+    config_route = normalise_value("/api/devices/{device_id}/config")
+    assert rec.total("http.request", route=config_route, status_class="5xx") == 1
+    assert rec.total("http.exception") == 0, "the app's middleware answered: no exception left it"
+
+
+async def test_instrumented_after_startup_is_still_installed_and_idempotent(aiohttp_client: Any) -> None:
+    app = build_app()
+    client = await aiohttp_client(app)
+    assert not in_the_chain(app)
+    assert AiohttpInstrumentor().is_installed(app)
+    assert instrument_app(app) is app  # idempotent: nothing added to the frozen app
+    assert (await client.get("/api/devices/edge-1")).status == 200
+    await client.close()
+
+
 def test_instrument_app_is_idempotent_and_reversible() -> None:
     app = web.Application()
 
-    def hooks() -> tuple[int, int, int]:
-        return len(app.middlewares), len(app.on_response_prepare), len(app.on_cleanup)
+    def hooks() -> tuple[int, int, int, int]:
+        return len(app.middlewares), len(app.on_startup), len(app.on_response_prepare), len(app.on_cleanup)
 
     bare = hooks()
     assert instrument_app(app) is app
     once = hooks()
     instrument_app(app)
-    assert hooks() == once == (bare[0] + 1, bare[1] + 1, bare[2] + 1)
+    # No app-wide on_response_prepare receiver: live views catch their own handshake.
+    assert hooks() == once == (bare[0] + 1, bare[1] + 1, bare[2], bare[3] + 1)
     uninstrument_app(app)
     uninstrument_app(app)
     assert hooks() == bare
@@ -253,9 +349,10 @@ def test_close_code_classes() -> None:
 
 
 # -------------------------------------------------------------- live views
-async def test_normal_session(aiohttp_client: Any, statsd_recorder: Recorder) -> None:
+@pytest.mark.parametrize("path", PATHS)
+async def test_normal_session(aiohttp_client: Any, statsd_recorder: Recorder, path: str) -> None:
     rec = statsd_recorder
-    client = await aiohttp_client(build_app())
+    client = await aiohttp_client(build_for(path))
     async with client.ws_connect("/runs/42/live") as ws:
         assert sessions(rec) == 1, "counted as soon as the 101 is on its way"
         assert (await ws.receive_json())["type"] == "mount"
@@ -357,17 +454,39 @@ async def test_handler_that_raises(aiohttp_client: Any, statsd_recorder: Recorde
 
 async def test_slow_consumer_triggers_backpressure(aiohttp_client: Any, statsd_recorder: Recorder) -> None:
     rec = statsd_recorder
-    client = await aiohttp_client(build_app())
+    app = build_app()
+    client = await aiohttp_client(app)
+    flood = app[FLOOD]
+    loop = asyncio.get_running_loop()
+    progress = {"started": -1, "since": loop.time()}
 
-    def backlog_over_high_water() -> bool:
-        return max(rec.values("liveview.backlog", view=FLOOD_VIEW), default=0) >= HIGH_WATER
+    def server_stalled_and_backlog_seen() -> bool:
+        """The server waits on the viewer and the backlog metric shows it.
+
+        Stalled: its protocol's writing is paused (the transport holds more than its
+        high-water mark) and no chunk has started for 20 WAIT_THRESHOLDs, so the send
+        in progress has waited at least that long already. A transport stays paused
+        until it drains to its low-water mark, so every backlog sampled while it is
+        stalled exceeds that mark; the publish after the last send started samples it.
+        (Which value it samples between the two marks depends on how much the viewer's
+        side read before it stopped: waiting for one over the high-water mark was flaky.)
+        """
+        protocol, transport = flood["protocol"], flood["transport"]
+        now = loop.time()
+        if protocol is None or not protocol.writing_paused or flood["started"] != progress["started"]:
+            progress.update(started=flood["started"], since=now)
+            return False
+        low_water = transport.get_write_buffer_limits()[0]
+        backlog = max(rec.values("liveview.backlog", view=FLOOD_VIEW), default=0)
+        return now - progress["since"] >= 20 * WAIT_THRESHOLD and backlog > low_water
 
     # The viewer reads nothing at first: aiohttp's client stops reading its socket
     # when its queue is full, the kernel buffers fill, the server's transport goes
     # over its high-water mark and the server's send has to wait. Only once the
-    # backlog has been seen from the server does the viewer start reading.
+    # server has been seen stalled does the viewer start reading.
     async with client.ws_connect("/runs/5/flood") as ws:
-        await eventually(backlog_over_high_water, "the server's backlog to pass high water", timeout=20)
+        await eventually(server_stalled_and_backlog_seen, "the server to stall on the slow viewer", timeout=20)
+        assert flood["started"] < FLOOD_CHUNKS, "the viewer's buffers took everything: nothing waited"
         received = 0
         async for message in ws:
             assert message.type is WSMsgType.TEXT
@@ -378,6 +497,7 @@ async def test_slow_consumer_triggers_backpressure(aiohttp_client: Any, statsd_r
     waits = rec.values("liveview.send_latency", view=FLOOD_VIEW)
     assert waits, "a send that waited for the slow viewer was observed"
     assert min(waits) >= WAIT_THRESHOLD
+    assert max(waits) >= 20 * WAIT_THRESHOLD, "the send that waited while the viewer read nothing"
     assert rec.total("liveview.messages", view=FLOOD_VIEW, direction="sent") == 1 + FLOOD_CHUNKS
     assert rec.total("liveview.close", view=FLOOD_VIEW, code_class="normal") == 1
     assert sessions(rec, FLOOD_VIEW) == 0

@@ -30,6 +30,7 @@ def test_bench_aiohttp_quick_runs_every_scenario_and_the_prometheus_peer() -> No
     for row in ("| handler_cpu_us | ours |", "| http_server_cpu_us | prometheus_client, hand-rolled |"):
         assert row in out, row
     assert "| ws_chunks_per_s | ours |" in out and "| paced_p99_ms | ours |" in out
+    assert "| send_handler_cpu_us | ours |" in out and "| handler_cpu_us | ours, kept in the middleware chain |" in out
 
 
 def test_bench_sqlalchemy_quick_runs_every_scenario_and_the_prometheus_peer() -> None:
