@@ -159,16 +159,22 @@ async def _leave_the_middleware_chain(app: web.Application) -> None:
     ``pre_frozen`` is already true): its middleware stays where it is, as it
     does on an app frozen by hand before startup.
     """
-    if app.pre_frozen:
-        return
-    middleware = installed_middleware(app)
-    if middleware is None or middleware not in app.middlewares:
-        return
-    app.middlewares.remove(middleware)
-    # The server calls ``app._handle(request)`` for every request (``Application._make_handler``
-    # passes it to ``Server``, after startup). Set on the instance, through ``vars`` so aiohttp's
-    # debug-mode warning about custom attributes does not fire; removed by uninstall.
-    vars(app)["_handle"] = _make_middleware(getattr(middleware, TALLY_ATTRIBUTE), app._handle)
+    try:
+        if app.pre_frozen:
+            return
+        middleware = installed_middleware(app)
+        handle = getattr(app, "_handle", None)
+        if middleware is None or middleware not in app.middlewares or not callable(handle):
+            return  # an aiohttp without ``_handle``: the middleware stays in the chain and still counts
+        # The server calls ``app._handle(request)`` for every request (``Application._make_handler``
+        # passes it to ``Server``, after startup). Set on the instance, through ``vars`` so aiohttp's
+        # debug-mode warning about custom attributes does not fire; removed by uninstall. The
+        # wrapper is in place before the middleware leaves the chain: no request goes uncounted.
+        vars(app)["_handle"] = _make_middleware(getattr(middleware, TALLY_ATTRIBUTE), handle)
+        app.middlewares.remove(middleware)
+    except Exception as exc:  # metrics never stop the app from starting
+        vars(app).pop("_handle", None)
+        failed("aiohttp startup", exc)
 
 
 def restore_middleware_chain(app: web.Application) -> None:
