@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from netauto_statsd.config import Settings
 from netauto_statsd.emitter import Emitter, set_emitter
@@ -15,6 +16,10 @@ from tests.runtime.core.wire import UdpSink
 
 #: Long enough that the background thread never flushes during a test: tests flush explicitly.
 NO_AUTO_FLUSH = 60.0
+
+# For mutation runs (`--hypothesis-profile=mutation`, set in setup.cfg [mutmut]): the same examples
+# for every mutant, and no health check or deadline failing a clean run on a loaded machine.
+settings.register_profile("mutation", derandomize=True, deadline=None, suppress_health_check=list(HealthCheck))
 
 
 @pytest.fixture(autouse=True)
