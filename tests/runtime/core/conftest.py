@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, settings
 
+from netauto_statsd import catalog
 from netauto_statsd.config import Settings
 from netauto_statsd.emitter import Emitter, set_emitter
 from tests.runtime.core.wire import UdpSink
@@ -22,6 +23,15 @@ NO_AUTO_FLUSH = 60.0
 settings.register_profile("mutation", derandomize=True, deadline=None, suppress_health_check=list(HealthCheck))
 
 
+def _forget_metric_runtime_state() -> None:
+    """Every test starts as a fresh process would: no bound child kept and no generated keyword
+    function on the catalog's metric objects (left by earlier tests, they would hide what a first call does)."""
+    for metric in catalog.BY_NAME.values():
+        metric._kids.clear()
+        for method in ("inc", "observe"):
+            metric.__dict__.pop(method, None)
+
+
 @pytest.fixture(autouse=True)
 def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """No DD_* / NETAUTO_STATSD_* variable leaks in from the shell; the process-wide emitter is reset."""
@@ -29,6 +39,7 @@ def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         if key.startswith(("DD_", "NETAUTO_STATSD_")) or key == "DATADOG_TAGS":
             monkeypatch.delenv(key)
     previous = set_emitter(None)
+    _forget_metric_runtime_state()
     yield
     current = set_emitter(previous)
     if current is not None and current is not previous:

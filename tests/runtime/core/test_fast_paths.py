@@ -16,6 +16,7 @@ from netauto_statsd.catalog import liveview, runner, throughput
 from netauto_statsd.emitter import Emitter, set_emitter
 from netauto_statsd.emitter.values import MAX_MAGNITUDE
 from netauto_statsd.instrument import current_run, runner_lifecycle
+from netauto_statsd.testing import recording
 from tests.runtime.core.wire import Line, UdpSink, parse_dogstatsd, split_lines
 
 RUN = {"site": "par1", "protocol": "ssh"}
@@ -197,3 +198,40 @@ def test_bound_children_follow_a_replaced_emitter(sink: UdpSink, make_emitter: M
     assert _values(lines, "runner.duration", **RUN_OK) == [0.5]
     assert _values(lines, "liveview.sessions", view="/v") == [4]
     assert _values(lines, "liveview.sessions", view="/w") == [3]
+
+
+def test_a_runner_decorated_before_the_recorder_is_attached_is_seen_by_it(
+    sink: UdpSink, make_emitter: MakeEmitter
+) -> None:
+    """A module-level ``@runner_lifecycle`` used on its fast path, then under ``recording()``: every call recorded."""
+    emitter = _installed(sink, make_emitter)
+
+    @runner_lifecycle(RUN)
+    def execute() -> None:
+        current_run().add_bytes(10)
+
+    execute()
+    with recording() as recorder:
+        execute()
+        execute()
+    assert recorder.total("runner.start", **RUN) == 2
+    assert recorder.total("runner.stop", **RUN_OK) == 2
+    assert recorder.values("runner.bytes", **RUN_OK) == [10, 10]
+    assert _values(_flushed(emitter, sink), "runner.start", **RUN) == [1]
+
+
+def test_a_new_epoch_on_the_same_emitter_keeps_the_window(sink: UdpSink, make_emitter: MakeEmitter) -> None:
+    """Attaching and detaching a listener re-resolves the children; starts counted before it are not lost."""
+    emitter = _installed(sink, make_emitter)
+
+    @runner_lifecycle(RUN)
+    def execute() -> None:
+        pass
+
+    for _ in range(3):
+        execute()
+    emitter.listener = None  # a new epoch, same emitter and aggregator
+    execute()
+    lines = _flushed(emitter, sink)
+    assert _values(lines, "runner.start", **RUN) == [4]
+    assert _values(lines, "runner.stop", **RUN_OK) == [4]
