@@ -8,11 +8,12 @@ loopback UDP socket.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 
 import pytest
 
-from netauto_statsd.catalog import CatalogError
+from netauto_statsd.catalog import CatalogError, throughput
 from netauto_statsd.emitter import Emitter
 from tests.runtime.core.wire import UdpSink, parse_dogstatsd, split_lines
 
@@ -91,3 +92,20 @@ def test_a_call_over_the_cap_with_an_unexpected_value_counts_both(sink: UdpSink,
     assert _counted(emitter, sink, "client.overflow", "metric") == {"runner_error": 1}
     emitter.increment("runner.error", tags={"site": "par1", "protocol": "pigeon", "error": "E-newer"})
     assert _counted(emitter, sink, "client.unexpected_value", "metric") == {"runner_error": 1}
+
+
+def test_odd_names_and_missing_tags_are_refusals_not_internal_errors(sink: UdpSink, make_emitter: MakeEmitter) -> None:
+    """An unhashable name is an unknown metric; no tags at all on a tagged metric folds every tag to ``other``."""
+    emitter = make_emitter(sink.port, strict=False)
+    emitter.increment(["run.created"])  # type: ignore[arg-type]
+    emitter.increment("run.created")
+    assert emitter.stats()["internal_errors"] == 0
+    assert _counted(emitter, sink, "client.rejected", "reason") == {"unknown_metric": 1}
+    emitter.increment("run.created")
+    assert _counted(emitter, sink, "run.created", "site") == {"other": 1}
+
+
+def test_a_look_alike_metric_is_named_in_strict_mode(make_emitter: MakeEmitter) -> None:
+    fake = dataclasses.replace(throughput.RUNS_CREATED, help="not the declared one")
+    with pytest.raises(CatalogError, match=r"metric 'run\.created' is not declared \(use counter\(\)/\.\.\.\)"):
+        make_emitter().count("run.created", fake, 1, RUN)
