@@ -132,3 +132,18 @@ def test_internal_errors_add_up(make_emitter: MakeEmitter) -> None:
     for _ in range(3):
         emitter.count_internal_error("an integration hook", RuntimeError("boom"))
     assert emitter.stats()["internal_errors"] == 3
+
+
+@pytest.mark.parametrize("declared_first", [True, False], ids=["declared first", "look-alike first"])
+def test_a_look_alike_neither_borrows_nor_spoils_the_declared_metrics_cache(
+    sink: UdpSink, make_emitter: MakeEmitter, declared_first: bool
+) -> None:
+    """Before: the resolution cache was keyed by name only, so whichever came first decided for both."""
+    emitter = make_emitter(sink.port, strict=False)
+    fake = dataclasses.replace(throughput.RUNS_CREATED, help="not the declared one")
+    calls = [throughput.RUNS_CREATED, fake] if declared_first else [fake, throughput.RUNS_CREATED]
+    for metric in calls * 2:
+        emitter.count("run.created", metric, 1, RUN)
+    lines = _sent(emitter, sink)
+    assert _rejected(lines) == {"unknown_metric": 2}
+    assert [line.values for line in lines if line.name == "netauto.run.created"] == [(2,)]
