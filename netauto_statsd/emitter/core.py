@@ -20,7 +20,16 @@ from netauto_statsd.emitter import epoch
 from netauto_statsd.emitter.aggregate import Aggregator
 from netauto_statsd.emitter.lifecycle import Lifecycle
 from netauto_statsd.emitter.listener import Listener
-from netauto_statsd.emitter.resolve import COUNTER, GAUGE, GAUGE_MOVE, HISTOGRAM, Rejected, Resolved, Resolver
+from netauto_statsd.emitter.resolve import (
+    COUNTER,
+    GAUGE,
+    GAUGE_MOVE,
+    HISTOGRAM,
+    Rejected,
+    Resolved,
+    Resolver,
+    is_declared,
+)
 from netauto_statsd.emitter.values import MAX_MAGNITUDE, is_number, short, why_not
 from netauto_statsd.wire import Transport, build_transport
 from netauto_statsd.wire.base import samples_failed
@@ -201,6 +210,8 @@ class Emitter:
         try:
             key = (name, kind, tuple(tags.items())) if tags else (name, kind)  # type: ignore[attr-defined]
             found = self._cache.get(key)
+            if found is not None and metric is not None and not is_declared(metric):
+                found = None  # a look-alike of a declared metric: never from the declared one's cache entry
         except Exception:
             found = None
         if found is None:

@@ -69,7 +69,14 @@ class Resolver:
 
     # ------------------------------------------------------------------ lookup
     def lookup(self, name: str, metric: Metric | None, kind: str, tags: object) -> Resolved | Rejected:
-        """Resolve one call, from the cache when it has been seen before."""
+        """Resolve one call, from the cache when it has been seen before.
+
+        The cache is keyed by name: a metric object that is not the declared one (a
+        look-alike under a declared name) is resolved every time and never cached, so it
+        can neither borrow nor spoil the declared metric's entries.
+        """
+        if metric is not None and not is_declared(metric):
+            return self.resolve(name, metric, kind, tags)
         try:
             key: Hashable = (name, kind, tuple(tags.items())) if tags else (name, kind)  # type: ignore[attr-defined]
             found = self.cache.get(key)
@@ -179,6 +186,12 @@ class Resolver:
         self._process_tag = ""
         for guard in self._guards.values():
             guard.after_fork()
+
+
+def is_declared(metric: Metric) -> bool:
+    """True for the declared object of its name (or an equal copy, e.g. one unpickled in a worker)."""
+    registered = catalog.BY_NAME.get(metric.name)
+    return registered is metric or registered == metric
 
 
 def cacheable(name: str, tags: object) -> bool:

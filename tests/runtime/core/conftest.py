@@ -8,13 +8,28 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, settings
 
+from netauto_statsd import catalog
 from netauto_statsd.config import Settings
 from netauto_statsd.emitter import Emitter, set_emitter
 from tests.runtime.core.wire import UdpSink
 
 #: Long enough that the background thread never flushes during a test: tests flush explicitly.
 NO_AUTO_FLUSH = 60.0
+
+# For mutation runs (`--hypothesis-profile=mutation`, set in setup.cfg [mutmut]): the same examples
+# for every mutant, and no health check or deadline failing a clean run on a loaded machine.
+settings.register_profile("mutation", derandomize=True, deadline=None, suppress_health_check=list(HealthCheck))
+
+
+def _forget_metric_runtime_state() -> None:
+    """Every test starts as a fresh process would: no bound child kept and no generated keyword
+    function on the catalog's metric objects (left by earlier tests, they would hide what a first call does)."""
+    for metric in catalog.BY_NAME.values():
+        metric._kids.clear()
+        for method in ("inc", "observe"):
+            metric.__dict__.pop(method, None)
 
 
 @pytest.fixture(autouse=True)
@@ -24,6 +39,7 @@ def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         if key.startswith(("DD_", "NETAUTO_STATSD_")) or key == "DATADOG_TAGS":
             monkeypatch.delenv(key)
     previous = set_emitter(None)
+    _forget_metric_runtime_state()
     yield
     current = set_emitter(previous)
     if current is not None and current is not previous:
