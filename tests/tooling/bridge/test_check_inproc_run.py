@@ -13,6 +13,7 @@ import pytest
 from netauto_statsd.catalog import all_metrics
 from netauto_statsd.tooling.check import EXTRA_HINT, CheckOptions, missing_requirements, run_check
 from netauto_statsd.tooling.findings import EXIT_FAILED, EXIT_INCOMPLETE, EXIT_OK, EXIT_UNUSABLE, Finding, Report
+from netauto_statsd.tooling.live_check import BURST
 from tests.support import MAPPING, ROOT
 from tests.tooling.bridge.edits import DROP_COMMENT, OUTPUT_BUCKETS, TEAM_RULE, Edit, edited, line_of
 
@@ -254,9 +255,39 @@ def test_a_summary_nothing_reads_as_buckets_is_an_operators_choice(
     path = edited(tmp_path, Edit(old, "    observer_type: summary\n", 0))
     empty = tmp_path / "none"
     empty.mkdir()
-    code, out, _ = check(capsys, mapping=str(path), exporter=exporter_binary, dashboards=str(empty), rules=str(empty))
+    options = {"mapping": str(path), "exporter": exporter_binary, "dashboards": str(empty), "rules": str(empty)}
+    code, out, _ = check(capsys, plain=False, **options)  # one wire format shows it
     assert code == EXIT_OK, out
     assert out.splitlines()[-1] == "check OK: 0 problem(s), 0 warning(s)"
+
+
+def test_the_live_proof_reports_a_series_the_exporter_produces_differently_at_its_rule(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, exporter_binary: str
+) -> None:
+    """`scale` passes every static check; only the real exporter shows the durations 1000x off, in both wires."""
+    name = 'name: "netauto_runner_duration_seconds"\n'
+    path = edited(tmp_path, Edit(name, name + "    scale: 1000\n", 2))
+    code, out, _ = check(capsys, mapping=str(path), exporter=exporter_binary)
+    assert code == EXIT_FAILED
+    count, sent = 5 + BURST, 1.995 + 0.12 * BURST
+    summary = f"counted {count} observation(s) summing to {sent * 1000:g}; sent {count} summing to {sent:g}"
+    fix = (
+        "    fix: this rule makes the exporter differ from the contract declared in `netauto_statsd.catalog.runner` "
+        "(name, type, labels, unit): compare it with `netauto-statsd mapping`"
+    )
+    dogstatsd, plain = (
+        line_of(path, '- match: "netauto.runner.duration"'),
+        line_of(path, '- match: "netauto.runner.duration.'),
+    )
+    assert out.splitlines() == [
+        f"{path}:{dogstatsd}: [dogstatsd] `netauto_runner_duration_seconds` {summary}",
+        fix,
+        f"{path}:{plain}: [statsd] `netauto_runner_duration_seconds` {summary}",
+        fix,
+        f"note: live proof against {exporter_binary} v0.30.0: {N} metrics x 2 wire format(s), {2 * N} contexts "
+        "compared sample for sample",
+        "check FAILED: 2 problem(s), 0 warning(s)",
+    ]
 
 
 def test_series_of_other_senders_rules_may_be_read_by_dashboards(
