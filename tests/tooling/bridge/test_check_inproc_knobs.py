@@ -83,6 +83,18 @@ def test_a_catch_all_glob_before_the_drop_rule_fails_and_a_catch_all_drop_does_n
     assert report.warnings == []  # a catch-all is not also "a rule for no metric"
 
 
+def test_a_catch_all_mapping_rule_at_the_end_is_no_drop_rule_and_a_catch_all(tmp_path: Path) -> None:
+    path = write(tmp_path, mapping_text(drop=False) + '  - match: "*.*"\n    name: "anything"\n')
+    report = knobs(path)
+    line = line_of(path, '- match: "*.*"')
+    assert report.errors == [
+        Finding(str(path), line, DROP_PROBLEM, DROP_FIX),
+        Finding(
+            str(path), line, "catch-all rule `*.*` before the final drop rule maps every unknown name", CATCH_ALL_FIX
+        ),
+    ]
+
+
 def test_a_catch_all_regex_before_the_drop_rule_fails(tmp_path: Path) -> None:
     extra = '  - match: "^(.+)$"\n    match_type: regex\n    name: "all_${1}"\n'
     path = write(tmp_path, mapping_text(before_drop=extra))
@@ -100,11 +112,14 @@ def test_a_catch_all_regex_before_the_drop_rule_fails(tmp_path: Path) -> None:
         (rule("*.acme"), False),
         (rule(".", match_type="regex"), True),
         (rule(".", match_type="regex", metric_type="counter"), True),  # every probe name, as counters
+        (rule(".", match_type="regex", metric_type="gauge"), True),
+        (rule(".", match_type="regex", metric_type="observer"), True),
         (rule("^(other-team|zz_probe)\\.", match_type="regex"), False),  # two probe names only (was judged catch-all)
         (rule("^(zz_probe|a\\.b\\.)", match_type="regex", metric_type="gauge"), False),  # 3 of the 4 names
         (rule("^acme\\.", match_type="regex"), False),
     ],
-    ids=["star", "four-stars", "prefixed", "suffixed", "regex-dot", "regex-dot-counters", "two-probes",
+    ids=["star", "four-stars", "prefixed", "suffixed", "regex-dot", "regex-dot-counters", "regex-dot-gauges",
+         "regex-dot-observers", "two-probes",
          "three-probes-one-type", "anchored"],
 )  # fmt: skip
 def test_what_counts_as_a_catch_all(candidate: Rule, catch_all: bool) -> None:
@@ -229,6 +244,14 @@ def test_more_than_max_buckets_warns_and_max_does_not(tmp_path: Path) -> None:
     assert report.warnings == [Finding(str(path), n, problem, "keep 30 or fewer", "warning") for n in lines]
     enough = "[" + ", ".join(str(i) for i in range(1, MAX_BUCKETS + 1)) + "]"
     assert knobs(write(tmp_path, buckets(mapping_text(), "[256.0, 1024.0]", enough))).warnings == []
+
+
+def test_a_histogram_rule_without_buckets_uses_the_exporters_defaults_and_is_not_linted(tmp_path: Path) -> None:
+    """No `histogram_options`: the exporter's default buckets apply; the unit lints have nothing to read (no crash)."""
+    text = mapping_text().replace("    histogram_options:\n      buckets: [0.01, 0.1, 1.0]\n", "")
+    assert "[0.01, 0.1, 1.0]" not in text
+    report = knobs(write(tmp_path, text))
+    assert (report.errors, report.warnings) == ([], [])
 
 
 def test_bucket_lints_apply_to_histogram_metrics_only(tmp_path: Path) -> None:
