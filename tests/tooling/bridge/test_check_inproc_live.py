@@ -181,6 +181,7 @@ def old_exporter() -> str:
     return next(e for e in EXPORTERS if e.version == "v0.26.1").binary()
 
 
+@pytest.mark.exporter
 def test_an_exporter_older_than_v0_27_1_loses_every_packed_histogram(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -181,6 +181,7 @@ def test_missing_dashboards_and_rules_folders_are_skips(
     ]
 
 
+@pytest.mark.exporter
 def test_a_mapping_that_does_not_parse_runs_no_later_proof(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, exporter_binary: str
 ) -> None:
@@ -196,6 +197,7 @@ def test_a_mapping_that_does_not_parse_runs_no_later_proof(
     ]
 
 
+@pytest.mark.exporter
 def test_a_lint_error_does_not_stop_the_queries_but_stops_the_live_proof(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, exporter_binary: str
 ) -> None:
@@ -211,6 +213,7 @@ def test_a_lint_error_does_not_stop_the_queries_but_stops_the_live_proof(
     ]
 
 
+@pytest.mark.exporter
 def test_what_the_exporter_refuses_is_a_finding(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, exporter_binary: str
 ) -> None:
@@ -228,6 +231,7 @@ def test_what_the_exporter_refuses_is_a_finding(
 
 
 # ------------------------------------------------------------------ every proof, on the repo
+@pytest.mark.exporter
 def test_every_proof_passes_on_the_repo(capsys: pytest.CaptureFixture[str], exporter_binary: str) -> None:
     code, out, err = check(capsys, exporter=exporter_binary, strict=True)
     assert (code, err) == (EXIT_OK, "")
@@ -238,12 +242,14 @@ def test_every_proof_passes_on_the_repo(capsys: pytest.CaptureFixture[str], expo
     ]
 
 
+@pytest.mark.exporter
 def test_no_plain_proves_the_dogstatsd_wire_only(capsys: pytest.CaptureFixture[str], exporter_binary: str) -> None:
     code, out, _ = check(capsys, exporter=exporter_binary, plain=False, strict=True)
     assert code == EXIT_OK
     assert f"{N} metrics x 1 wire format(s), {N} contexts compared sample for sample" in out
 
 
+@pytest.mark.exporter
 def test_a_summary_nothing_reads_as_buckets_is_an_operators_choice(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, exporter_binary: str
 ) -> None:
@@ -261,6 +267,7 @@ def test_a_summary_nothing_reads_as_buckets_is_an_operators_choice(
     assert out.splitlines()[-1] == "check OK: 0 problem(s), 0 warning(s)"
 
 
+@pytest.mark.exporter
 def test_the_live_proof_reports_a_series_the_exporter_produces_differently_at_its_rule(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, exporter_binary: str
 ) -> None:
