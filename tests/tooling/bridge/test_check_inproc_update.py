@@ -33,6 +33,7 @@ from tests.tooling.bridge.appmetrics import (
     parsed,
     write,
 )
+from tests.tooling.bridge.edits import line_of
 
 HEADING = "  # --- tests.app.metrics (added by `netauto-statsd mapping --update`: review buckets, ttl, help) ---"
 
@@ -188,3 +189,54 @@ def test_update_of_an_empty_mappings_list_adds_everything(tmp_path: Path) -> Non
     assert check_contract(str(path), rules, METRICS, report, NAMESPACE) == list(METRICS)
     assert report.errors == [] and report.warnings == []
     assert isinstance(Finding, type)
+
+
+# ------------------------------------------------------------------ --update keeps the file's layout
+def test_update_keeps_a_long_help_on_one_line(tmp_path: Path) -> None:
+    """ruamel's default width (80) would fold a long help over two lines; --update writes the rule as rendered."""
+    from dataclasses import replace
+
+    long_help = replace(HITS, help="Hits of the application's views, counted once per request whatever its outcome.")
+    path = write(tmp_path, mapping_text((LEVEL,)))
+    update_mapping(path, (LEVEL, long_help), NAMESPACE, plain=False)
+    assert f'    help: "{long_help.help}"\n' in path.read_text()
+
+
+def test_update_works_without_a_comment_before_the_drop_rule(tmp_path: Path) -> None:
+    text = mapping_text((LEVEL,)).replace("\n".join(DROP_RULE[:2]) + "\n", "")
+    assert "# Anything not declared" not in text
+    path = write(tmp_path, text)
+    assert update_mapping(path, (LEVEL, HITS), NAMESPACE) == ["acme.app.hits", "acme.app.hits.*.*.*"]
+    assert path.read_text().endswith('      service: "${3}"\n' + "\n".join(DROP_RULE[2:]) + "\n")
+
+
+def test_the_comment_above_the_drop_rule_stays_there_after_one_rule(tmp_path: Path) -> None:
+    text = 'mappings:\n  - match: "acme.app.level"\n    name: "app_level"\n  # drop the rest\n' + "\n".join(
+        DROP_RULE[2:]
+    )
+    path = write(tmp_path, text + "\n")
+    update_mapping(path, (HITS,), NAMESPACE, plain=False)
+    after = path.read_text()
+    assert after.endswith('    help: "Hits."\n  # drop the rest\n' + "\n".join(DROP_RULE[2:]) + "\n"), after
+
+
+def test_an_empty_rule_before_the_drop_rule_does_not_stop_update(tmp_path: Path) -> None:
+    path = write(tmp_path, "mappings:\n  - {}\n" + "\n".join(DROP_RULE) + "\n")
+    assert update_mapping(path, (HITS,), NAMESPACE, plain=False) == ["acme.app.hits"]
+    rules, _ = parsed(path)
+    assert [r.match for r in rules] == ["", "acme.app.hits", "."]
+
+
+def test_the_defaults_of_diff_and_check_contract_prove_both_wire_forms(tmp_path: Path) -> None:
+    path = write(tmp_path, mapping_text((HITS,)).replace('match: "acme.app.hits.*.*.*"', 'match: "acme.hits.*.*.*"'))
+    drop = line_of(path, '- match: "."')
+    expected = Finding(
+        str(path), drop,
+        "catalog metric `app.hits` (plain StatsD `acme.app.hits.*.*.*`) is not mapped "
+        f"(dropped by the rule at line {drop})",
+        f"run `netauto-statsd mapping --update {path}` (adds its rule before the final drop rule)",
+    )  # fmt: skip
+    assert diff_mapping(path, (HITS,), NAMESPACE).errors == [expected]
+    rules, report = parsed(path)
+    assert check_contract(str(path), rules, (HITS,), report, NAMESPACE) == []
+    assert report.errors == [expected]
