@@ -15,6 +15,7 @@ from netauto_statsd.tooling.dashboard_check import (
     rule_queries,
 )
 from netauto_statsd.tooling.findings import Finding
+from netauto_statsd.tooling.promql import Selector, references, unaggregated
 from netauto_statsd.tooling.series import (
     EXPORTER_SERIES,
     SCRAPE_SERIES,
@@ -216,3 +217,84 @@ def test_the_bucket_series_dashboards_and_rules_read(tmp_path: Path) -> None:
     assert referenced_bucket_series(None, rules) == frozenset({"b_bucket"})
     assert referenced_bucket_series(dashboards, None) == frozenset({"a_seconds_bucket"})
     assert referenced_bucket_series(tmp_path / "none", tmp_path / "none") == frozenset()
+
+
+# ------------------------------------------------------------------ the PromQL reader's corners (mutation survivors)
+def test_unknown_characters_are_skipped_one_at_a_time() -> None:
+    assert references("a §b").metrics == frozenset({"a", "b"})
+    assert references("a ;; b").metrics == frozenset({"a", "b"})
+
+
+def test_an_unbalanced_closing_parenthesis_is_skipped() -> None:
+    assert references("sum(x)) + y").metrics == frozenset({"x", "y"})
+
+
+def test_a_nameless_selector_keeps_its_matcher_labels() -> None:
+    assert references('{job="a", env="b"}').selectors == (Selector("", ("job", "env"), False),)
+
+
+def test_a_name_matcher_belongs_to_its_own_braces() -> None:
+    selectors = references('{__name__="a"} + {job="x",}').selectors
+    assert selectors == (Selector("a", ("__name__",), False), Selector("", ("job",), False))
+
+
+def test_a_vector_matching_list_does_not_aggregate_what_follows() -> None:
+    assert unaggregated("x / on(site) (y)") == ["x", "y"]
+    assert unaggregated("sum by (site) (x)") == []
+
+
+def test_group_left_without_labels_leaves_the_next_parenthesis_a_group() -> None:
+    assert references("x * on(site) group_left y + (z)").metrics == frozenset({"x", "y", "z"})
+
+
+# ------------------------------------------------------------------ finding lines and names (mutation survivors)
+def test_a_panel_without_any_title_is_named_by_an_empty_tag(tmp_path: Path) -> None:
+    path = write_dashboard(tmp_path, "d.json", {"panels": [{"targets": [{"expr": "nope"}]}]})
+    assert [f.problem for f in check_dashboards(tmp_path, SERIES)] == ["[] unknown series nope"]
+    assert path.exists()
+
+
+def test_a_query_is_reported_at_its_first_occurrence_and_lines_count_a_leading_newline(tmp_path: Path) -> None:
+    panels = [
+        {"title": "Rope_xyz", "targets": [{"expr": "rope_xyz"}]},
+        {"title": "B", "targets": [{"expr": "rope_xyz"}]},
+    ]
+    path = tmp_path / "d.json"
+    path.write_text("\n" + json.dumps({"panels": panels}, indent=2))
+    text = path.read_text()
+    first = text[: text.index('"rope_xyz"')].count("\n") + 1
+    assert first == 8  # the leading newline counts
+    assert check_dashboards(tmp_path, SERIES) == [
+        Finding(str(path), first, "[Rope_xyz] unknown series rope_xyz", DASH_FIX),
+        Finding(str(path), first, "[B] unknown series rope_xyz", DASH_FIX),
+    ]
+
+
+def test_rule_files_after_a_broken_one_are_still_checked(tmp_path: Path) -> None:
+    (tmp_path / "a_broken.yml").write_text("groups: [\n")
+    (tmp_path / "b.yml").write_text("groups:\n  - name: g\n    rules:\n      - alert: B\n        expr: nope_b\n")
+    findings = check_rule_files(tmp_path, SERIES)
+    assert [(Path(f.path).name, f.line) for f in findings] == [("a_broken.yml", 2), ("b.yml", 5)]
+
+
+def test_a_rule_file_the_yaml_reader_refuses_is_reported_at_line_0(tmp_path: Path) -> None:
+    """A control character is a reader error: it carries no `problem_mark`, so no line is known."""
+    (tmp_path / "r.yml").write_text("groups:\n  - name: g\x01\n")
+    findings = check_rule_files(tmp_path, SERIES)
+    assert [(f.line, f.fix) for f in findings] == [(0, "fix the YAML")]
+
+
+def test_rule_expression_lines(tmp_path: Path) -> None:
+    """The line of an expression's first line: its first occurrence, 0 when YAML quoting hides it."""
+    (tmp_path / "r.yml").write_text(
+        "\ngroups:\n  - rules:\n      - alert: A\n        expr: nope_a > 0\n"
+        "      - alert: B\n        expr: nope_a > 0\n"
+        '      - record: c\n        expr: "nope_c{job=\\"x\\"}"\n      - expr: nope_d\n'
+    )
+    findings = check_rule_files(tmp_path, SERIES)
+    assert [(f.line, f.problem) for f in findings] == [
+        (5, "[A] unknown series nope_a"),
+        (5, "[B] unknown series nope_a"),
+        (0, "[c] unknown series nope_c"),
+        (10, "[] unknown series nope_d"),  # no alert, record or group name
+    ]
