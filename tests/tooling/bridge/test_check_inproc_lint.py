@@ -250,6 +250,20 @@ def test_one_series_name_with_two_types_is_an_error_at_the_second(tmp_path: Path
     ]
 
 
+def test_an_untyped_rule_is_of_any_type(tmp_path: Path) -> None:
+    """Without `match_metric_type` or buckets a rule maps any type; a typed twin of its series conflicts with it."""
+    text = HEAD + '  - match: "a"\n    name: "x"\n  - match: "b"\n    match_metric_type: gauge\n    name: "x"\n'
+    _, errors, _, where = lint(tmp_path, text)
+    assert errors == [
+        Finding(
+            where,
+            4,
+            "`x` is a gauge here but a any at line 2",
+            "one Prometheus name must have one type: rename one of them",
+        )
+    ]
+
+
 def test_twins_must_agree_on_help_and_buckets_and_should_on_ttl(tmp_path: Path) -> None:
     text = (
         HEAD
