@@ -332,3 +332,48 @@ def test_series_of_other_senders_rules_may_be_read_by_dashboards(
     # without the team's rules, its series are unknown
     code, out, _ = check(capsys, dashboards=str(dashboards), offline=True)
     assert "[P0] unknown series netops_backups_done_total" in out
+
+
+# ------------------------------------------------------------------ the static proofs without an exporter (fast)
+def test_without_an_exporter_a_contract_finding_reads_the_dashboards_buckets(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, no_exporter_on_path: None
+) -> None:
+    old = "    observer_type: histogram\n    histogram_options:\n" + OUTPUT_BUCKETS + "\n"
+    path = edited(tmp_path, Edit(old, "    observer_type: summary\n", 0))
+    code, out, _ = check(capsys, mapping=str(path), offline=True)
+    assert code == EXIT_FAILED
+    line = line_of(path, '- match: "netauto.runner.bytes"')
+    assert (
+        f"{path}:{line}: `runner.bytes` (DogStatsD) is a summary, but dashboards or alerts read "
+        "`netauto_runner_processed_bytes_bucket`"
+    ) in out
+    empty = tmp_path / "none"
+    empty.mkdir()
+    code, out, _ = check(capsys, mapping=str(path), dashboards=str(empty), rules=str(empty), offline=True)
+    assert code == EXIT_OK, out
+
+
+def test_without_an_exporter_the_knob_lints_run(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, no_exporter_on_path: None
+) -> None:
+    path = edited(tmp_path, Edit("ttl: 2m", "ttl: 10s", 0))
+    code, out, _ = check(capsys, mapping=str(path), offline=True)
+    assert code == EXIT_FAILED
+    line = line_of(path, '- match: "netauto.liveview.sessions"')
+    assert (
+        f"{path}:{line}: `netauto_liveview_sessions`: `ttl: 10s` is shorter than 30s (two scrapes): the series "
+        "would flicker\n    fix: use `ttl: 2m` or longer"
+    ) in out
+
+
+def test_without_an_exporter_a_mapping_that_does_not_parse_stops_the_queries(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, no_exporter_on_path: None
+) -> None:
+    path = edited(tmp_path, Edit('  - match: "netauto.runner.stop"', '  - match: "netauto.runner.stop'))
+    code, out, _ = check(capsys, mapping=str(path))
+    assert code == EXIT_FAILED
+    assert out.splitlines()[-3:] == [
+        "note: dashboard and alert-rule queries were not checked: the mapping does not parse",
+        "skipped: statsd_exporter not found on PATH (or pass --exporter): --check-config and the live proof",
+        "check FAILED: 1 problem(s), 0 warning(s)",
+    ]
