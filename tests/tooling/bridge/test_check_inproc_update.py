@@ -240,3 +240,10 @@ def test_the_defaults_of_diff_and_check_contract_prove_both_wire_forms(tmp_path:
     rules, report = parsed(path)
     assert check_contract(str(path), rules, (HITS,), report, NAMESPACE) == []
     assert report.errors == [expected]
+
+
+def test_a_comment_after_a_lone_drop_rule_stays_at_the_end(tmp_path: Path) -> None:
+    text = "mappings:\n" + "\n".join(DROP_RULE[2:]) + "\n# end of the operators' file\n"
+    path = write(tmp_path, text)
+    assert update_mapping(path, (HITS,), NAMESPACE, plain=False) == ["acme.app.hits"]
+    assert path.read_text().endswith('    name: "dropped"\n# end of the operators\' file\n')
