@@ -320,3 +320,57 @@ def test_rule_matches_like_the_exporter(rule: dict[str, str], name: str, metric_
     )  # fmt: skip
     fields.update(rule)
     assert Rule(**fields).matches(name, metric_type) is hit  # type: ignore[arg-type]
+
+
+# ------------------------------------------------------------------ malformed values (mutation survivors)
+def test_a_match_or_name_that_is_not_text_is_missing(tmp_path: Path) -> None:
+    rules, errors, _, where = lint(tmp_path, one_rule("match: [a, b]\nname: {x: 1}"))
+    assert errors == [
+        Finding(where, 2, "rule has no `match`", 'add `match: "netauto.some.metric"`'),
+        Finding(where, 2, "rule has no `name` (required even for `action: drop`)", 'add `name: "netauto_..."`'),
+    ]
+    assert (rules[0].match, rules[0].name, rules[0].help) == ("", "", "")
+
+
+def test_labels_or_options_that_are_not_blocks_are_ignored_without_a_crash(tmp_path: Path) -> None:
+    rules, errors, _, _ = lint(tmp_path, one_rule('match: "a.*"\nname: "a"\nlabels: [xx, yy]\nhistogram_options: 5'))
+    assert errors == [] and rules[0].labels == {} and rules[0].buckets == ()
+    rules, errors, _, _ = lint(tmp_path, "defaults: 5\n" + one_rule('match: "a"\nname: "a"'))
+    assert errors == [] and rules[0].match_type == "glob"
+
+
+def test_a_mapping_the_yaml_reader_refuses_is_reported_at_line_0(tmp_path: Path) -> None:
+    """A control character is a reader error: it has no `problem_mark`, so no line is known."""
+    rules, errors, _, where = lint(tmp_path, "mappings:\n  - match: a\x01\n")
+    assert rules == []
+    assert [(e.path, e.line, e.fix) for e in errors] == [(where, 0, "fix the YAML syntax at that line")]
+
+
+def test_a_rule_with_an_invalid_match_type_has_no_captures(tmp_path: Path) -> None:
+    _, errors, _, where = lint(tmp_path, one_rule('match: "a("\nmatch_type: regexp\nname: "x_${1}"'))
+    assert errors == [
+        Finding(where, 3, "`match_type: regexp` is not valid", "use one of glob, regex"),
+        Finding(where, 4, "`$1` refers to capture 1 but `a(` has 0", "use a capture the match defines"),
+    ]
+
+
+def test_an_invalid_regex_finding_names_the_file(tmp_path: Path) -> None:
+    _, errors, _, where = lint(tmp_path, one_rule('name: "n"\nmatch_type: regex\nmatch: "a(b"'))
+    assert [e.path for e in errors] == [where]
+
+
+def test_type_conflicts_are_found_after_drop_and_templated_rules(tmp_path: Path) -> None:
+    text = (
+        HEAD
+        + '  - match: "t.*"\n    name: "t_${1}"\n'
+        + '  - match: "d"\n    action: drop\n    name: "dropped"\n'
+        + '  - match: "a"\n    match_metric_type: counter\n    name: "x_total"\n'
+        + '  - match: "b"\n    match_metric_type: gauge\n    name: "x_total"\n'
+    )
+    _, errors, _, where = lint(tmp_path, text)
+    assert errors == [
+        Finding(
+            where, 10, "`x_total` is a gauge here but a counter at line 7",
+            "one Prometheus name must have one type: rename one of them",
+        )
+    ]  # fmt: skip
