@@ -6,6 +6,7 @@ not of our code), so mutmut sees every line of ``check`` these tests run.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -306,7 +307,11 @@ def test_series_of_other_senders_rules_may_be_read_by_dashboards(
         '  - match: "netops.push.*.seconds"\n    match_metric_type: observer\n    name: "netops_push_seconds"\n'
         '    help: "Push time."\n    labels:\n      group: "${1}"\n    histogram_options:\n      buckets: [1, 10]\n'
     )
-    path = edited(tmp_path, Edit(DROP_COMMENT, TEAM_RULE + histogram + DROP_COMMENT))
+    untyped = '  - match: "netops.size.*"\n    name: "netops_size_bytes"\n    help: "Size."\n'
+    untyped += '    labels:\n      group: "${1}"\n'
+    untyped += "    histogram_options:\n      buckets: [1, 10]\n"
+    templated = '  - match: "netops.*.count"\n    name: "netops_${1}_total"\n'
+    path = edited(tmp_path, Edit(DROP_COMMENT, TEAM_RULE + histogram + untyped + templated + DROP_COMMENT))
     dashboards = tmp_path / "dash"
     dashboards.mkdir()
     exprs = [
@@ -315,18 +320,21 @@ def test_series_of_other_senders_rules_may_be_read_by_dashboards(
         "sum(rate(netops_push_seconds_count[5m]))",
         "sum by (site) (rate(netops_backups_done_total[5m]))",
         "sum(rate(netops_backups_done_total_bucket[5m]))",
+        "sum(rate(netops_size_bytes_bucket[5m]))",  # buckets without match_metric_type: a histogram
+        "sum(rate(dropped[5m]))",  # the drop rule's name is no series
+        "sum(rate(netops_x_total[5m]))",  # nor is a templated name
+        'sum by (site) (rate(netauto_runs_created_total{protocol="ssh"}[5m]))',  # the catalog's labels stay
     ]
-    (dashboards / "team.json").write_text(
-        '{"panels": ['
-        + ", ".join(f'{{"title": "P{i}", "targets": [{{"expr": "{e}"}}]}}' for i, e in enumerate(exprs))
-        + "]}"
-    )
+    panels = [{"title": f"P{i}", "targets": [{"expr": e}]} for i, e in enumerate(exprs)]
+    (dashboards / "team.json").write_text(json.dumps({"panels": panels}))
     code, out, _ = check(capsys, mapping=str(path), dashboards=str(dashboards), offline=True)
     assert code == EXIT_FAILED
     found = [line.split(": ", 1)[1] for line in out.splitlines() if line.startswith(str(dashboards))]
     assert found == [
         "[P3] grouping by 'site', which no selected series has",
         "[P4] unknown series netops_backups_done_total_bucket",
+        "[P6] unknown series dropped",
+        "[P7] unknown series netops_x_total",
     ]
     assert "warning: rule `netops.backup.*.done` matches no catalog metric" in out
     # without the team's rules, its series are unknown
