@@ -298,3 +298,13 @@ def test_rule_expression_lines(tmp_path: Path) -> None:
         (0, "[c] unknown series nope_c"),
         (10, "[] unknown series nope_d"),  # no alert, record or group name
     ]
+
+
+def test_an_unterminated_selector_is_read_best_effort() -> None:
+    assert references('x{a="b"').labels == frozenset({"a"})
+    assert references("x{a=").labels == frozenset({"a"})
+    assert references("x{a").metrics == frozenset({"x"})
+
+
+def test_a_grafana_variable_is_no_label_name() -> None:
+    assert references('x{$lbl="v"}').labels == frozenset()

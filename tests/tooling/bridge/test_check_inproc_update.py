@@ -247,3 +247,10 @@ def test_a_comment_after_a_lone_drop_rule_stays_at_the_end(tmp_path: Path) -> No
     path = write(tmp_path, text)
     assert update_mapping(path, (HITS,), NAMESPACE, plain=False) == ["acme.app.hits"]
     assert path.read_text().endswith('    name: "dropped"\n# end of the operators\' file\n')
+
+
+def test_without_a_drop_rule_a_comment_after_the_last_rule_stays_above_the_added_rules(tmp_path: Path) -> None:
+    path = write(tmp_path, mapping_text((LEVEL,), drop=False) + "  # end of the team's rules\n")
+    update_mapping(path, (LEVEL, HITS), NAMESPACE, plain=False)
+    after = path.read_text()
+    assert after.index("  # end of the team's rules\n") < after.index(HEADING) < after.index('"acme.app.hits"')
