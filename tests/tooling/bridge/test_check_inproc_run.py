@@ -385,3 +385,24 @@ def test_without_an_exporter_a_mapping_that_does_not_parse_stops_the_queries(
         "skipped: statsd_exporter not found on PATH (or pass --exporter): --check-config and the live proof",
         "check FAILED: 1 problem(s), 0 warning(s)",
     ]
+
+
+def test_each_missing_package_of_the_extra_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "yaml", None)
+    assert missing_requirements(plain=False) == ["PyYAML"]
+    monkeypatch.delitem(sys.modules, "ruamel.yaml", raising=False)
+    monkeypatch.setitem(sys.modules, "ruamel", None)  # the parent package cannot be imported either
+    assert missing_requirements(plain=False) == ["PyYAML", "ruamel.yaml"]
+
+
+def test_strict_makes_a_warning_fail_the_run(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, no_exporter_on_path: None
+) -> None:
+    rule = '  - match: "legacy.*.count"\n    name: "legacy_count"\n'
+    path = edited(tmp_path, Edit(DROP_COMMENT, rule + DROP_COMMENT))
+    code, out, _ = check(capsys, mapping=str(path), offline=True)
+    assert code == EXIT_OK and "warning: rule `legacy.*.count` matches no catalog metric" in out
+    code, out, _ = check(capsys, mapping=str(path), offline=True, strict=True)
+    assert code == EXIT_FAILED and out.splitlines()[-1].startswith("check FAILED: 0 problem(s), 1 warning(s)")
