@@ -8,21 +8,25 @@ old v0.26 exporter rejecting packed lines) run `run_check` itself.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from netauto_statsd.catalog import all_metrics
 from netauto_statsd.tooling.check import CheckOptions, run_check
 from netauto_statsd.tooling.exporter import parse_families
-from netauto_statsd.tooling.findings import EXIT_FAILED
+from netauto_statsd.tooling.findings import EXIT_FAILED, EXIT_OK
 from netauto_statsd.tooling.live_check import (
     HISTOGRAM_BYTES,
     HISTOGRAM_SECONDS,
     Expected,
+    _settings_env,
     _wire_fix,
     arrived,
     compare,
     observations,
     sample_tags,
+    send_traffic,
 )
 from tests.support import MAPPING, ROOT
 from tests.tooling.bridge.appmetrics import HITS, LATENCY, LEVEL, SESSIONS, SIZE
@@ -220,3 +224,43 @@ def test_a_gauge_whose_name_ends_in_total_keeps_it() -> None:
     gauge = replace(LEVEL, prometheus_name="app_open_total")
     text = f"# TYPE app_open_total gauge\napp_open_total{{{LABELS}}} 7\n"
     assert compare(Expected(gauge, value=7), families(text), ENV) == []
+
+
+def test_only_the_compatibility_setting_is_read_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The live proof sends the client's wire; an operator's NETAUTO_STATSD_DISABLE must not hide families from it."""
+    monkeypatch.setenv("NETAUTO_STATSD_DISABLE", "runner")
+    monkeypatch.setenv("NETAUTO_STATSD_EXPORTER_COMPAT", "0.26")
+    assert _settings_env() == {"NETAUTO_STATSD_EXPORTER_COMPAT": "0.26"}
+
+
+@pytest.mark.exporter
+def test_the_live_proof_ignores_the_operators_other_client_settings(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, exporter_binary: str
+) -> None:
+    monkeypatch.setenv("NETAUTO_STATSD_DISABLE", "runner,http")
+    options = CheckOptions(
+        mapping=str(MAPPING), dashboards=str(ROOT / "grafana" / "dashboards"), rules=str(ROOT / "bridge" / "rules"),
+        exporter=exporter_binary, plain=False,
+    )  # fmt: skip
+    capsys.readouterr()
+    assert run_check(options) == EXIT_OK, capsys.readouterr().out
+
+
+@pytest.mark.exporter
+def test_traffic_without_a_histogram_sends_no_burst(exporter_binary: str, tmp_path: Path) -> None:
+    """send_traffic picks the burst's histogram among the metrics given; with none there is no burst."""
+    from netauto_statsd.catalog import find
+    from netauto_statsd.config import Settings
+    from netauto_statsd.emitter import Emitter
+    from tests.support import Exporter
+
+    exporter = Exporter(exporter_binary, tmp_path)
+    emitter = Emitter(Settings(host="127.0.0.1", port=exporter.udp_port, strict=True, env="burst"))
+    try:
+        metric = find("run.created")
+        assert metric is not None
+        assert send_traffic(emitter, [metric]) == [Expected(metric, value=6.0)]
+        exporter.wait_value("netauto_runs_created_total", 6, env="burst")
+    finally:
+        emitter.close()
+        exporter.stop()
