@@ -47,8 +47,8 @@ def is_catch_all(rule: Rule) -> bool:
     """Whether ``rule`` catches names no catalog metric or known sender uses."""
     if rule.match_type == "glob" and all(segment == "*" for segment in rule.match.split(".")):
         return True
-    hits = sum(1 for probe in _PROBES for kind in ("counter", "gauge", "observer") if rule.matches(probe, kind))
-    return hits >= len(_PROBES)  # every probe name of at least one type
+    kinds = ("counter", "gauge", "observer")
+    return all(any(rule.matches(probe, kind) for kind in kinds) for probe in _PROBES)  # every probe, any type
 
 
 def lint_knobs(where: str, rules: list[Rule], metrics: Iterable[Metric], report: Report, namespace: str) -> None:

@@ -287,7 +287,7 @@ def _lint_rule(where: str, index: int, node: Any, defaults: dict[str, Any], repo
         labels=labels,
         observer_type=_scalar(fields["observer_type"][0]) if "observer_type" in fields else defaults["observer_type"],
         buckets=buckets,
-        ttl=_scalar(fields["ttl"][0]) if "ttl" in fields else "",
+        ttl=_scalar(fields["ttl"][0]) if "ttl" in fields else defaults["ttl"],  # the exporter applies the default
         help=_scalar(fields["help"][0]) if "help" in fields else "",
     )
 
@@ -312,7 +312,7 @@ def _kind(rule: Rule) -> str:
 def _check_type_conflicts(where: str, rules: list[Rule], report: Report) -> None:
     seen: dict[str, Rule] = {}
     for rule in rules:
-        if rule.action == "drop" or "$" in rule.name:
+        if rule.action == "drop" or not rule.name or "$" in rule.name:  # a missing name is reported once
             continue
         first = seen.setdefault(rule.name, rule)
         if first is not rule and _kind(first) != _kind(rule):
