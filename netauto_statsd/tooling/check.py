@@ -117,7 +117,7 @@ def _judge(options: CheckOptions, path: Path, metrics: Sequence[Metric], binary:
     rules = lint_mapping(path, report)
     parsed = bool(rules) or not report.errors
     produced: list[Metric] = []
-    if rules:
+    if parsed:  # an empty `mappings: []` too: every metric unmapped, no final drop rule
         buckets = referenced_bucket_series(dash_dir, rules_dir)
         catalog_args = "".join(f" --catalog {module}" for module in options.catalog)
         produced = check_contract(

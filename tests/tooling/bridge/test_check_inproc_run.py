@@ -511,3 +511,57 @@ def test_an_exporter_of_unknown_version_is_named_without_one(
         f"note: live proof against {exporter_binary}: {N} metrics x 1 wire format(s), {N} contexts compared "
         "sample for sample"
     )
+
+
+def test_an_empty_mappings_list_fails_the_contract_and_the_knobs(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, no_exporter_on_path: None
+) -> None:
+    """`mappings: []` parses; it used to skip the contract and the knob lints and get "check OK" offline."""
+    path = tmp_path / "statsd_mapping.yml"
+    path.write_text("mappings: []\n")
+    code, out, _ = check(capsys, mapping=str(path), dashboards=str(tmp_path), rules=str(tmp_path), offline=True)
+    assert code == EXIT_FAILED
+    lines = out.splitlines()
+    assert lines[:2] == [
+        f"{path}:0: catalog metric `runner.start` (DogStatsD `netauto.runner.start`) is not mapped",
+        f"    fix: run `netauto-statsd mapping --update {path}` (adds its rule before the final drop rule)",
+    ]
+    assert f"{path}:0: no final drop rule: unmapped names would reach Prometheus under mangled default names" in lines
+    assert lines[-1] == f"check FAILED: {2 * N + 1} problem(s), 0 warning(s)"
+
+
+def test_the_contracts_fix_repeats_the_catalog_modules_given(tmp_path: Path, no_exporter_on_path: None) -> None:
+    """An unmapped metric of a `--catalog` module: the suggested `mapping --update` names that module again."""
+    from netauto_statsd.tooling.check import _judge
+    from tests.tooling.bridge.appmetrics import APP, HITS
+
+    report = Report()
+    options = CheckOptions(mapping=str(MAPPING), dashboards=str(tmp_path), rules=str(tmp_path), catalog=(APP,))
+    _judge(options, MAPPING, [HITS], None, report)
+    fixes = {finding.fix for finding in report.errors}
+    assert (
+        f"run `netauto-statsd mapping --catalog {APP} --update {MAPPING}` (adds its rule before the final drop rule)"
+        in fixes
+    )
+
+
+@pytest.mark.exporter
+def test_a_lint_warning_lets_the_live_proof_run_and_is_kept(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, exporter_binary: str
+) -> None:
+    """Twins with different ttls are a warning, not an error: the live proof still runs, and both are reported."""
+    sessions = 'help: "Connected live-view sessions (per process, summed)."\n    ttl: 2m'
+    path = edited(tmp_path, Edit(sessions, sessions.replace("2m", "3m")))
+    code, out, _ = check(capsys, mapping=str(path), exporter=exporter_binary, plain=False)
+    assert code == EXIT_OK
+    twin, first = (
+        line_of(path, '- match: "netauto.liveview.sessions.'),
+        line_of(path, '- match: "netauto.liveview.sessions"'),
+    )
+    assert out.splitlines() == [
+        f"{path}:{twin}: warning: `netauto_liveview_sessions`: ttl 2m here, 3m in its twin at line {first}",
+        "    fix: give both rules for one series the same ttl",
+        f"note: live proof against {exporter_binary} v0.30.0: {N} metrics x 1 wire format(s), {N} contexts compared "
+        "sample for sample",
+        "check OK: 0 problem(s), 1 warning(s)",
+    ]
