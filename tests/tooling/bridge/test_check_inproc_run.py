@@ -531,17 +531,19 @@ def test_an_empty_mappings_list_fails_the_contract_and_the_knobs(
 
 
 def test_the_contracts_fix_repeats_the_catalog_modules_given(tmp_path: Path, no_exporter_on_path: None) -> None:
-    """An unmapped metric of a `--catalog` module: the suggested `mapping --update` names that module again."""
+    """An unmapped metric of a `--catalog` module: the suggested `mapping --update` names every module again."""
     from netauto_statsd.tooling.check import _judge
     from tests.tooling.bridge.appmetrics import APP, HITS
 
     report = Report()
-    options = CheckOptions(mapping=str(MAPPING), dashboards=str(tmp_path), rules=str(tmp_path), catalog=(APP,))
+    options = CheckOptions(
+        mapping=str(MAPPING), dashboards=str(tmp_path), rules=str(tmp_path), catalog=(APP, "tests.other")
+    )
     _judge(options, MAPPING, [HITS], None, report)
     fixes = {finding.fix for finding in report.errors}
     assert (
-        f"run `netauto-statsd mapping --catalog {APP} --update {MAPPING}` (adds its rule before the final drop rule)"
-        in fixes
+        f"run `netauto-statsd mapping --catalog {APP} --catalog tests.other --update {MAPPING}` "
+        "(adds its rule before the final drop rule)" in fixes
     )
 
 
