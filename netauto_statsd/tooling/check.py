@@ -34,6 +34,8 @@ from netauto_statsd.catalog import DEFAULT_NAMESPACE, CatalogError, Metric
 from netauto_statsd.tooling.findings import EXIT_INCOMPLETE, EXIT_UNUSABLE, Report
 
 EXTRA_HINT = "pip install 'netauto-statsd[check]'"
+#: Seconds ``statsd_exporter --check-config`` may take before check reports it as unusable.
+CHECK_CONFIG_TIMEOUT = 60.0
 
 
 @dataclass(frozen=True)
@@ -115,7 +117,7 @@ def _judge(options: CheckOptions, path: Path, metrics: Sequence[Metric], binary:
     rules = lint_mapping(path, report)
     parsed = bool(rules) or not report.errors
     produced: list[Metric] = []
-    if rules:
+    if parsed:  # an empty `mappings: []` too: every metric unmapped, no final drop rule
         buckets = referenced_bucket_series(dash_dir, rules_dir)
         catalog_args = "".join(f" --catalog {module}" for module in options.catalog)
         produced = check_contract(
@@ -156,7 +158,10 @@ def _prove_live(options: CheckOptions, path: Path, metrics: Sequence[Metric], bi
     where = options.mapping
     try:
         done = subprocess.run(
-            [binary, f"--statsd.mapping-config={path}", "--check-config"], capture_output=True, text=True, timeout=60
+            [binary, f"--statsd.mapping-config={path}", "--check-config"],
+            capture_output=True,
+            text=True,
+            timeout=CHECK_CONFIG_TIMEOUT,
         )
     except (OSError, subprocess.TimeoutExpired) as exc:
         report.error(where, 0, f"cannot run {binary}: {exc}", "pass a statsd_exporter binary with --exporter")

@@ -264,3 +264,38 @@ def test_traffic_without_a_histogram_sends_no_burst(exporter_binary: str, tmp_pa
     finally:
         emitter.close()
         exporter.stop()
+
+
+@pytest.mark.exporter
+def test_the_live_proof_sends_under_the_namespace_it_is_given(exporter_binary: str) -> None:
+    """Under another namespace the repo's mapping drops every line: nothing arrives, and the proof says so."""
+    from netauto_statsd.catalog import find
+    from netauto_statsd.tooling.live_check import live_check
+
+    metric = find("run.created")
+    assert metric is not None
+    result = live_check(exporter_binary, MAPPING, [metric], "acme", plain=False, timeout=3.0)
+    assert [problem for problem, _, _ in result.problems] == [
+        "[dogstatsd] `run.created` did not produce `netauto_runs_created_total`"
+    ]
+    assert live_check(exporter_binary, MAPPING, [metric], "netauto", plain=False).problems == []
+
+
+@pytest.mark.exporter
+def test_an_exporter_older_than_v0_27_1_passes_with_the_compatibility_setting(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """NETAUTO_STATSD_EXPORTER_COMPAT=0.26 set here (as in the app): no version finding, one value per line."""
+    binary = old_exporter()
+    monkeypatch.setenv("NETAUTO_STATSD_EXPORTER_COMPAT", "0.26")
+    options = CheckOptions(
+        mapping=str(MAPPING), dashboards=str(ROOT / "grafana" / "dashboards"), rules=str(ROOT / "bridge" / "rules"),
+        exporter=binary, plain=False,
+    )  # fmt: skip
+    capsys.readouterr()
+    assert run_check(options) == EXIT_OK
+    assert capsys.readouterr().out.splitlines() == [
+        f"note: live proof against {binary} v0.26.1: {N} metrics x 1 wire format(s), {N} contexts compared sample "
+        "for sample",
+        "check OK: 0 problem(s), 0 warning(s)",
+    ]

@@ -406,3 +406,164 @@ def test_strict_makes_a_warning_fail_the_run(
     assert code == EXIT_OK and "warning: rule `legacy.*.count` matches no catalog metric" in out
     code, out, _ = check(capsys, mapping=str(path), offline=True, strict=True)
     assert code == EXIT_FAILED and out.splitlines()[-1].startswith("check FAILED: 0 problem(s), 1 warning(s)")
+
+
+# ------------------------------------------------------------------ an exporter on PATH that cannot do the live proof
+def on_path(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, content: str) -> str:
+    """An executable `statsd_exporter` holding ``content``, alone on PATH (what `check` finds without --exporter)."""
+    folder = tmp_path / "bin"
+    folder.mkdir()
+    binary = folder / "statsd_exporter"
+    binary.write_text(content)
+    binary.chmod(0o755)
+    monkeypatch.setenv("PATH", str(folder))
+    return str(binary)
+
+
+def test_a_statsd_exporter_on_path_that_cannot_run_is_a_finding_not_a_crash(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A broken download (executable, but no program the kernel can start) stops the live proof with one finding."""
+    binary = on_path(monkeypatch, tmp_path, "not a program\n")
+    code, out, _ = check(capsys)
+    assert code == EXIT_FAILED
+    assert out.splitlines() == [
+        f"{MAPPING}:0: cannot run {binary}: [Errno 8] Exec format error: '{binary}'",
+        "    fix: pass a statsd_exporter binary with --exporter",
+        "check FAILED: 1 problem(s), 0 warning(s)",
+    ]
+
+
+def test_a_program_on_path_that_is_not_statsd_exporter_stops_the_live_proof(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """It accepts `--check-config` (exits 0) but is no exporter: the live proof says it could not start one."""
+    binary = on_path(monkeypatch, tmp_path, "#!/bin/sh\nexit 0\n")
+    code, out, _ = check(capsys)
+    assert code == EXIT_FAILED
+    assert out.splitlines() == [
+        f"{MAPPING}:0: the live proof could not start the exporter: {binary}: not statsd_exporter "
+        "(`--version` printed nothing)",
+        "    fix: run it by hand to see why",
+        "check FAILED: 1 problem(s), 0 warning(s)",
+    ]
+
+
+@pytest.mark.exporter
+def test_the_plain_wire_is_proven_against_its_own_rules(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, exporter_binary: str
+) -> None:
+    """Only the plain-StatsD rule of `runner.duration` is 1000x off: only the [statsd] half of the proof says so."""
+    rule = '  - match: "netauto.runner.duration.*.*.*.*.*"\n    match_metric_type: observer\n'
+    rule += '    name: "netauto_runner_duration_seconds"\n'
+    path = edited(tmp_path, Edit(rule, rule + "    scale: 1000\n"))
+    code, out, _ = check(capsys, mapping=str(path), exporter=exporter_binary)
+    assert code == EXIT_FAILED
+    count, sent = 5 + BURST, 1.995 + 0.12 * BURST
+    lines = out.splitlines()
+    assert lines[0] == (
+        f"{path}:{line_of(path, rule.splitlines()[0].strip())}: [statsd] `netauto_runner_duration_seconds` counted "
+        f"{count} observation(s) summing to {sent * 1000:g}; sent {count} summing to {sent:g}"
+    )
+    assert lines[-1] == "check FAILED: 1 problem(s), 0 warning(s)"
+
+
+def test_a_statsd_exporter_that_fails_check_config_silently_says_no_output(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    on_path(monkeypatch, tmp_path, "#!/bin/sh\nexit 1\n")
+    code, out, _ = check(capsys)
+    assert code == EXIT_FAILED
+    assert out.splitlines() == [
+        f"{MAPPING}:0: statsd_exporter --check-config failed: (no output)",
+        "    fix: fix what it names",
+        "check FAILED: 1 problem(s), 0 warning(s)",
+    ]
+
+
+def test_a_statsd_exporter_whose_check_config_hangs_is_stopped_at_the_timeout(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """check never hangs on a stuck binary: past CHECK_CONFIG_TIMEOUT it is a finding (0.5 s here, 60 s in use)."""
+    import netauto_statsd.tooling.check as check_module
+
+    monkeypatch.setattr(check_module, "CHECK_CONFIG_TIMEOUT", 0.5)
+    binary = on_path(monkeypatch, tmp_path, "#!/bin/sh\nexec /bin/sleep 30\n")
+    code, out, _ = check(capsys)
+    assert code == EXIT_FAILED
+    command = [binary, f"--statsd.mapping-config={MAPPING}", "--check-config"]
+    assert out.splitlines() == [
+        f"{MAPPING}:0: cannot run {binary}: Command '{command}' timed out after 0.5 seconds",
+        "    fix: pass a statsd_exporter binary with --exporter",
+        "check FAILED: 1 problem(s), 0 warning(s)",
+    ]
+
+
+@pytest.mark.exporter
+def test_an_exporter_of_unknown_version_is_named_without_one(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, exporter_binary: str
+) -> None:
+    """Without `go` to read the module version, a `go install`-ed exporter prints none: the note names no version."""
+    monkeypatch.setenv("PATH", "/nonexistent")
+    code, out, _ = check(capsys, exporter=exporter_binary, plain=False)
+    assert code == EXIT_OK, out
+    assert out.splitlines()[0] == (
+        f"note: live proof against {exporter_binary}: {N} metrics x 1 wire format(s), {N} contexts compared "
+        "sample for sample"
+    )
+
+
+def test_an_empty_mappings_list_fails_the_contract_and_the_knobs(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, no_exporter_on_path: None
+) -> None:
+    """`mappings: []` parses; it used to skip the contract and the knob lints and get "check OK" offline."""
+    path = tmp_path / "statsd_mapping.yml"
+    path.write_text("mappings: []\n")
+    code, out, _ = check(capsys, mapping=str(path), dashboards=str(tmp_path), rules=str(tmp_path), offline=True)
+    assert code == EXIT_FAILED
+    lines = out.splitlines()
+    assert lines[:2] == [
+        f"{path}:0: catalog metric `runner.start` (DogStatsD `netauto.runner.start`) is not mapped",
+        f"    fix: run `netauto-statsd mapping --update {path}` (adds its rule before the final drop rule)",
+    ]
+    assert f"{path}:0: no final drop rule: unmapped names would reach Prometheus under mangled default names" in lines
+    assert lines[-1] == f"check FAILED: {2 * N + 1} problem(s), 0 warning(s)"
+
+
+def test_the_contracts_fix_repeats_the_catalog_modules_given(tmp_path: Path, no_exporter_on_path: None) -> None:
+    """An unmapped metric of a `--catalog` module: the suggested `mapping --update` names every module again."""
+    from netauto_statsd.tooling.check import _judge
+    from tests.tooling.bridge.appmetrics import APP, HITS
+
+    report = Report()
+    options = CheckOptions(
+        mapping=str(MAPPING), dashboards=str(tmp_path), rules=str(tmp_path), catalog=(APP, "tests.other")
+    )
+    _judge(options, MAPPING, [HITS], None, report)
+    fixes = {finding.fix for finding in report.errors}
+    assert (
+        f"run `netauto-statsd mapping --catalog {APP} --catalog tests.other --update {MAPPING}` "
+        "(adds its rule before the final drop rule)" in fixes
+    )
+
+
+@pytest.mark.exporter
+def test_a_lint_warning_lets_the_live_proof_run_and_is_kept(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, exporter_binary: str
+) -> None:
+    """Twins with different ttls are a warning, not an error: the live proof still runs, and both are reported."""
+    sessions = 'help: "Connected live-view sessions (per process, summed)."\n    ttl: 2m'
+    path = edited(tmp_path, Edit(sessions, sessions.replace("2m", "3m")))
+    code, out, _ = check(capsys, mapping=str(path), exporter=exporter_binary, plain=False)
+    assert code == EXIT_OK
+    twin, first = (
+        line_of(path, '- match: "netauto.liveview.sessions.'),
+        line_of(path, '- match: "netauto.liveview.sessions"'),
+    )
+    assert out.splitlines() == [
+        f"{path}:{twin}: warning: `netauto_liveview_sessions`: ttl 2m here, 3m in its twin at line {first}",
+        "    fix: give both rules for one series the same ttl",
+        f"note: live proof against {exporter_binary} v0.30.0: {N} metrics x 1 wire format(s), {N} contexts compared "
+        "sample for sample",
+        "check OK: 0 problem(s), 1 warning(s)",
+    ]
