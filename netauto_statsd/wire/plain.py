@@ -94,8 +94,8 @@ class PlainStatsdTransport:
                                     weights.append(0 if copy else 1)
             except Exception as exc:
                 log.debug("netauto_statsd: plain send failed: %s", exc)
-                client.failures += 1
-                client.lost = max(client.lost, len(batch) - client.handed)
+                client.failures += 1  # the lines never handed over, besides any datagram already lost
+                client.lost += max(0, len(batch) - client.handed)
             late, late_samples = client.sender.take_late_refusals()
             return SendResult(client.failures + late, client.lost + late_samples, client.datagrams)
 
@@ -125,7 +125,7 @@ def _counting_client(settings: Settings) -> Any:
         def _send(self, data: str) -> None:
             lines = data.count("\n") + 1
             weights = self.weights
-            samples = sum(weights.popleft() if weights else 1 for _ in range(lines))
+            samples = sum(weights.popleft() for _ in range(lines))
             self.datagrams += 1
             self.handed += samples
             try:

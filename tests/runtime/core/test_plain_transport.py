@@ -6,6 +6,7 @@ loopback UDP socket received (or, for losses, sends to a real closed port): no m
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 
@@ -182,3 +183,89 @@ def test_plain_send_failing_midway_after_a_good_send_still_counts_the_unsent_sam
     assert isinstance(result, SendResult)
     assert (result + 0, result.samples_failed) == (1, 1)
     assert len(split_lines(sink.drain())) == 6
+
+
+def test_plain_send_failing_midway_to_a_closed_port_counts_lost_and_unsent_samples_together(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The datagram already refused and the lines never formatted are both lost: one failure each, every sample."""
+    batch = Batch()
+    batch.counters[(get("runner.start"), SITE)] = 2
+    batch.gauges[(get("rq.queue.jobs"), QUEUE)] = "not a number"  # type: ignore[assignment]
+    with caplog.at_level(logging.DEBUG, logger="netauto_statsd"):
+        result = _send(_settings(closed_udp_port()), batch)
+    assert (result + 0, result.samples_failed, result.datagrams) == (2, len(batch), 1) == (2, 2, 1)
+    messages = [r.getMessage() for r in caplog.records]
+    assert any(m.startswith("netauto_statsd: plain send failed: could not convert") for m in messages)
+
+
+def test_plain_samples_handed_add_up_over_several_datagrams_before_a_failure(sink: UdpSink) -> None:
+    """Thirty counters in several datagrams, then a value that cannot be formatted: only that one sample is lost."""
+    batch = Batch()
+    for i in range(30):
+        batch.counters[(get("runner.start"), (("site", f"site{i}"), ("protocol", "ssh")))] = 1
+    batch.gauges[(get("rq.queue.jobs"), QUEUE)] = "not a number"  # type: ignore[assignment]
+    result = _send(_settings(sink.port, max_packet=256), batch)
+    datagrams = sink.drain()
+    assert len(split_lines(datagrams)) == 30
+    assert (result + 0, result.samples_failed, result.datagrams) == (1, 1, len(datagrams))
+    assert len(datagrams) > 2
+
+
+def test_plain_drops_and_counts_a_line_that_is_not_ascii(sink: UdpSink, caplog: pytest.LogCaptureFixture) -> None:
+    """Tag values are normalised before the transport; a non-ASCII one is dropped, counted and logged."""
+    batch = Batch()
+    batch.counters[(get("runner.start"), (("site", "\u00e9t\u00e9"), ("protocol", "ssh")))] = 1
+    with caplog.at_level(logging.DEBUG, logger="netauto_statsd"):
+        result = _send(_settings(sink.port), batch)
+    assert sink.drain() == []
+    assert (result + 0, result.samples_failed, result.datagrams) == (1, 1, 1)
+    assert any(r.getMessage().startswith("netauto_statsd: plain packet dropped: 'ascii' codec") for r in caplog.records)
+
+
+def test_plain_a_late_refusal_counts_the_earlier_datagrams_samples() -> None:
+    """A refusal that surfaces on the next send (remote ICMP) is added to that send's result with the
+    samples the refused datagram carried; the datagram after it is retried and delivered."""
+    port = closed_udp_port()
+    three = Batch()
+    for site in ("a", "b", "c"):
+        three.counters[(get("runner.start"), (("site", site), ("protocol", "ssh")))] = 1
+    one = Batch()
+    one.counters[(get("runner.start"), SITE)] = 1
+    transport = PlainStatsdTransport(_settings(port))
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as listener:
+            listener.bind(("127.0.0.1", port))
+            assert transport.send(three) == 0  # delivered: the sender remembers it carried 3 samples
+        # the exporter went away: the next datagram is refused, the error left pending as a remote ICMP would
+        transport._client.sender._connect().send(b"lost")
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as listener:
+            listener.bind(("127.0.0.1", port))
+            listener.settimeout(5)
+            result = transport.send(one)
+            assert listener.recv(65535) == b"netauto.runner.start.par1.ssh.dev.netauto:1|c"
+    finally:
+        transport.close()
+    assert isinstance(result, SendResult)
+    assert (result + 0, result.samples_failed, result.datagrams) == (1, 3, 1)
+
+
+def test_plain_sends_to_the_configured_host_and_pacing() -> None:
+    """The host is the configured one (127.0.0.2 here, not the default loopback), and the pacing settings
+    reach the sender."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as listener:
+        listener.bind(("127.0.0.2", 0))
+        listener.settimeout(5)
+        port = listener.getsockname()[1]
+        batch = Batch()
+        batch.counters[(get("runner.start"), SITE)] = 1
+        transport = PlainStatsdTransport(
+            Settings(host="127.0.0.2", port=port, pace_rate=3_000_000, pace_burst=65536, env="dev", service="x")
+        )
+        try:
+            assert transport.send(batch) == 0
+            assert listener.recv(65535) == b"netauto.runner.start.par1.ssh.dev.x:1|c"
+            sender = transport._client.sender
+            assert (sender.host, sender.port, sender.rate, sender.burst) == ("127.0.0.2", port, 3_000_000, 65536)
+        finally:
+            transport.close()
