@@ -9,6 +9,9 @@ client usable; ``close`` releases the socket. Real unix datagram sockets.
 
 from __future__ import annotations
 
+import dataclasses
+import itertools
+import logging
 import os
 import socket
 from pathlib import Path
@@ -20,7 +23,7 @@ from netauto_statsd.config import Settings
 from netauto_statsd.wire.base import Batch, SendResult
 from netauto_statsd.wire.dogstatsd import DogStatsdTransport
 from tests.runtime.core.test_wire_paths import UnixSink
-from tests.runtime.core.wire import split_lines
+from tests.runtime.core.wire import UdpSink, split_lines
 
 SITE = (("site", "par1"), ("protocol", "ssh"))
 OK = (*SITE, ("status", "ok"))
@@ -173,3 +176,90 @@ def test_unix_socket_close_releases_the_socket(tmp_path: Path) -> None:
     assert split_lines(datagrams) == EXPECTED
     assert opened > before
     assert closed < opened
+
+
+def _many_small_lines(kind: str, count: int = 120) -> Batch:
+    batch = Batch()
+    for i in range(count):
+        site = (("site", f"s{i}"), ("protocol", "ssh"))
+        if kind == "counters":
+            batch.counters[(get("runner.start"), site)] = i
+        elif kind == "gauges":
+            batch.gauges[(get("rq.queue.jobs"), (("queue", f"q{i}"), ("state", "queued")))] = i - count // 2  # 0 too
+        else:
+            batch.sampled[(get("runner.duration"), (*site, ("status", "ok")))] = [(0.25, [0.5]), (0.1, [i / 8])]
+    return batch
+
+
+@pytest.mark.parametrize("namespace", ["netauto", ""])
+@pytest.mark.parametrize("kind", ["counters", "gauges", "sampled"])
+def test_unix_socket_sends_many_short_lines_in_full_datagrams_each_counted(
+    sink: UdpSink, tmp_path: Path, kind: str, namespace: str
+) -> None:
+    """Many short lines: counters, gauges around zero (a zero gauge is one line, a negative one two),
+    sampled lines with ``|@rate``. The unix socket gets the UDP path's lines, in datagrams of at most
+    ``max_packet`` bytes that the client never flushed on its own (the count reported is the count that
+    arrived), each one full, at most one more than the UDP path sends (the size estimate errs by two
+    bytes a line on the safe side)."""
+    unix_sink = UnixSink(tmp_path / "dsd.socket")
+    base = Settings(namespace=namespace, max_packet=1000, env="dev", service="netauto")
+    udp = DogStatsdTransport(dataclasses.replace(base, host="127.0.0.1", port=sink.port))
+    unix = DogStatsdTransport(dataclasses.replace(base, socket_path=f"unix://{unix_sink.path}"))
+    try:  # 30 contexts: fewer datagrams than a unix socket's queue holds (10), whatever the reader's pace
+        sent_udp, sent_unix = udp.send(_many_small_lines(kind, 30)), unix.send(_many_small_lines(kind, 30))
+        by_unix = unix_sink.drain()
+        by_udp = sink.drain()
+    finally:
+        udp.close()
+        unix.close()
+        unix_sink.sock.close()
+    assert isinstance(sent_udp, SendResult) and isinstance(sent_unix, SendResult)
+    assert (sent_unix + 0, sent_unix.samples_failed) == (0, 0)
+    lines = split_lines(by_unix)
+    assert lines == split_lines(by_udp)
+    assert sent_unix.datagrams == len(by_unix) and sent_udp.datagrams == len(by_udp) >= 2
+    assert len(by_udp) <= len(by_unix) <= len(by_udp) + 1
+    assert max(len(d) for d in by_unix) <= 1000
+    # each datagram is full: the next line would not have fitted (within the estimate's few bytes a line)
+    assert all(len(a) + len(b.split(b"\n", 1)[0]) + 1 > 1000 - 32 for a, b in itertools.pairwise(by_unix))
+    if kind == "gauges":
+        zero = f"{namespace}.rq.queue.jobs:0|g".lstrip(".")
+        assert sum(line.startswith(zero) for line in lines) == 16  # 15 negative gauges and the zero one
+
+
+def test_unix_socket_failing_after_several_datagrams_counts_what_was_not_flushed(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Flushed datagrams are delivered and not counted; the failure costs the samples never flushed by then."""
+    batch = _many_small_lines("counters", 40)  # 7 datagrams: the socket's queue holds 10
+    batch.gauges[(get("rq.queue.jobs"), QUEUE)] = "not a number"  # type: ignore[assignment]
+    sink = UnixSink(tmp_path / "dsd.socket")
+    transport = DogStatsdTransport(_settings(sink.path, max_packet=512))
+    try:
+        with caplog.at_level(logging.DEBUG, logger="netauto_statsd"):
+            result = transport.send(batch)
+        datagrams = sink.drain()
+    finally:
+        transport.close()
+        sink.sock.close()
+    assert isinstance(result, SendResult)
+    flushed = len(split_lines(datagrams[:-1]))  # the last datagram left the buffer only at close_buffer
+    assert len(split_lines(datagrams)) == 40 and len(datagrams) == result.datagrams + 1 > 3
+    assert (result + 0, result.samples_failed) == (1, len(batch) - flushed)
+    assert any(r.getMessage().startswith("netauto_statsd: send failed: '<' not supported") for r in caplog.records)
+
+
+def test_unix_socket_missing_and_failing_after_several_datagrams_counts_every_datagram_and_sample(
+    tmp_path: Path,
+) -> None:
+    """Nobody listens and the send fails half-way: each flushed datagram failed, plus the failure itself."""
+    batch = _many_small_lines("counters")
+    batch.gauges[(get("rq.queue.jobs"), QUEUE)] = "not a number"  # type: ignore[assignment]
+    transport = DogStatsdTransport(_settings(tmp_path / "no-such.socket", max_packet=512))
+    try:
+        result = transport.send(batch)
+    finally:
+        transport.close()
+    assert isinstance(result, SendResult)
+    assert result.datagrams > 5
+    assert (result + 0, result.samples_failed) == (result.datagrams + 1, len(batch))
