@@ -260,12 +260,12 @@ def test_plain_sends_to_the_configured_host_and_pacing() -> None:
         batch = Batch()
         batch.counters[(get("runner.start"), SITE)] = 1
         transport = PlainStatsdTransport(
-            Settings(host="127.0.0.2", port=port, pace_rate=3_000_000, pace_burst=65536, env="dev", service="x")
+            Settings(host="127.0.0.2", port=port, pace_rate=2_500_000, pace_burst=65536, env="dev", service="x")
         )
         try:
             assert transport.send(batch) == 0
             assert listener.recv(65535) == b"netauto.runner.start.par1.ssh.dev.x:1|c"
             sender = transport._client.sender
-            assert (sender.host, sender.port, sender.rate, sender.burst) == ("127.0.0.2", port, 3_000_000, 65536)
+            assert (sender.host, sender.port, sender.rate, sender.burst) == ("127.0.0.2", port, 2_500_000, 65536)
         finally:
             transport.close()
