@@ -21,6 +21,7 @@ Enable with ``NETAUTO_STATSD_TRANSPORT=statsd`` (``plain`` extra).
 from __future__ import annotations
 
 import threading
+from collections import deque
 from typing import Any
 
 from netauto_statsd._log import log
@@ -59,33 +60,42 @@ class PlainStatsdTransport:
             client = self._get_client()
             if client is None:
                 return SendResult(1 if len(batch) else 0, len(batch))
-            client.failures = client.lost = client.datagrams = 0
+            client.failures = client.lost = client.datagrams = client.handed = 0
+            weights = client.weights  # samples of the batch each line stands for, in line order
+            weights.clear()
             try:
                 with client.pipeline() as pipe:
                     for (metric, pairs), value in batch.counters.items():
                         pipe.incr(plain_name(metric, pairs, self._constant), format_number(value))
+                        weights.append(1)
                     for (metric, pairs), value in batch.gauges.items():
                         name = plain_name(metric, pairs, self._constant)
                         number = int(value) if float(value).is_integer() else value
-                        if number < 0:  # a leading '-' is relative: set 0, then move down
+                        if number < 0:  # a leading '-' is relative: set 0, then move down (one sample)
                             pipe.gauge(name, 0)
+                            weights.append(0)
                             pipe.gauge(name, number, delta=True)
                         else:
                             pipe.gauge(name, number)
+                        weights.append(1)
                     for (metric, pairs), values in batch.histograms.items():
                         name = plain_name(metric, pairs, self._constant)
                         for value in values:
                             # |ms is divided by 1000 at the exporter: send value * 1000.
                             pipe.timing(name, value * 1000.0)
+                            weights.append(1)
                     for (metric, pairs), groups in batch.sampled.items():
                         name = plain_name(metric, pairs, self._constant)
                         for rate, values in groups:  # pystatsd samples randomly: repeat instead
-                            for value in values * int(1 / rate):
-                                pipe.timing(name, value * 1000.0)
+                            repeat = int(1 / rate)
+                            for value in values:  # one sample of the batch, repeated on the wire
+                                for copy in range(repeat):
+                                    pipe.timing(name, value * 1000.0)
+                                    weights.append(0 if copy else 1)
             except Exception as exc:
                 log.debug("netauto_statsd: plain send failed: %s", exc)
-                client.failures += 1
-                client.lost = max(client.lost, len(batch) - client.handed)
+                client.failures += 1  # the lines never handed over, besides any datagram already lost
+                client.lost += max(0, len(batch) - client.handed)
             late, late_samples = client.sender.take_late_refusals()
             return SendResult(client.failures + late, client.lost + late_samples, client.datagrams)
 
@@ -108,9 +118,14 @@ def _counting_client(settings: Settings) -> Any:
             self._prefix = prefix
             self._maxudpsize = maxudpsize
             self.failures = self.lost = self.datagrams = self.handed = 0
+            #: per line queued in the pipeline, the samples of the batch it stands for (a negative
+            #: gauge's leading ``0`` and the repeats of a sampled value stand for none)
+            self.weights: deque[int] = deque()
 
         def _send(self, data: str) -> None:
-            samples = data.count("\n") + 1  # one line per sample (a negative gauge: two lines)
+            lines = data.count("\n") + 1
+            weights = self.weights
+            samples = sum(weights.popleft() for _ in range(lines))
             self.datagrams += 1
             self.handed += samples
             try:

@@ -227,12 +227,12 @@ def test_the_settings_reach_the_sender(sink: UdpSink) -> None:
         {"NETAUTO_STATSD_PACE_RATE": "0", "NETAUTO_STATSD_PACE_BURST": "65536", "DD_DOGSTATSD_PORT": str(sink.port)}
     )
     assert (settings.pace_rate, settings.pace_burst) == (0, 65536)
-    emitter = Emitter(Settings(host="127.0.0.1", port=sink.port, pace_rate=3_000_000, pace_burst=65536))
+    emitter = Emitter(Settings(host="127.0.0.1", port=sink.port, pace_rate=2_500_000, pace_burst=65536))
     try:
         emitter.increment("run.created", tags={"site": "par1", "protocol": "ssh"})
         emitter.flush()
         sender = emitter._transport._sender  # type: ignore[attr-defined]
-        assert (sender.rate, sender.burst) == (3_000_000, 65536)
+        assert (sender.rate, sender.burst) == (2_500_000, 65536)  # not DEFAULT_RATE: a dropped setting would show
     finally:
         emitter.close()
     defaults = from_env({})
