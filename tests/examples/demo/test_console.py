@@ -6,6 +6,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 
@@ -125,10 +126,30 @@ def test_exporter_down_is_said_once_and_its_return_too(
     proc, port = demo_without_exporter
     seen: list[str] = []
     read_until(proc, f"metrics: the exporter at udp://127.0.0.1:{port} is not answering", seen)
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as listener:  # a receiver appears on the port
+    # A receiver appears on the port and reads, as an exporter does: one that never reads fills
+    # its buffer, and the client's pacer then counts what it cannot take as failed
+    # (tests/runtime/core/test_pacing.py), so the exporter would rightly never "answer again".
+    received: list[int] = []
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as listener:
         listener.bind(("127.0.0.1", port))
-        read_until(proc, f"metrics: the exporter at udp://127.0.0.1:{port} answers again", seen)
-        assert listener.recv(65535)  # and metrics arrive
+        listener.settimeout(0.2)
+        stop = threading.Event()
+
+        def drain() -> None:
+            while not stop.is_set():
+                try:
+                    received.append(len(listener.recv(65535)))
+                except OSError:
+                    continue
+
+        reader = threading.Thread(target=drain, daemon=True)
+        reader.start()
+        try:
+            read_until(proc, f"metrics: the exporter at udp://127.0.0.1:{port} answers again", seen)
+        finally:
+            stop.set()
+            reader.join(5)
+    assert received  # and metrics arrive
     text = "".join(seen)
     assert text.count("is not answering") == 1, text
     assert "Traceback" not in text and "Error submitting packet" not in text
