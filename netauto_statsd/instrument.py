@@ -148,6 +148,7 @@ def current_run() -> Scope:
 
 
 def _declared(metric: Metric | str) -> Metric | str:
+    """The declared metric for a name (kept as the name until an app catalog module declares it)."""
     if isinstance(metric, Metric):
         return metric
     from netauto_statsd.catalog import BY_NAME
@@ -172,6 +173,8 @@ class timed(Instrument):  # noqa: N801
     def end(self, scope: Scope, exc: BaseException | None) -> None:
         """Record the elapsed seconds."""
         metric = self.metric
+        if not isinstance(metric, Metric):  # a name may be declared after the decorator was made
+            metric = self.metric = _declared(metric)
         if isinstance(metric, Metric):
             observe(metric, scope.elapsed(), _with_status(metric, scope, exc))
         else:  # not declared: the emitter refuses it (raises in strict mode, counts in production)
@@ -191,6 +194,8 @@ class counted(Instrument):  # noqa: N801
     def end(self, scope: Scope, exc: BaseException | None) -> None:
         """Add one."""
         metric = self.metric
+        if not isinstance(metric, Metric):
+            metric = self.metric = _declared(metric)
         if isinstance(metric, Metric):
             count(metric, 1, _with_status(metric, scope, exc))
         else:
