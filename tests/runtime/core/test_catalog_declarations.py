@@ -160,9 +160,12 @@ def test_an_app_histogram_keeps_float_buckets_and_emits(sink: UdpSink, make_emit
     set_emitter(make_emitter(sink.port))
     took.observe(0.5, kind="delta")
     took.observe(2, kind="delta")
-    (line,) = _sent(get_emitter(), sink)
-    assert (line.name, line.type, line.values) == ("netauto.sync.duration", "h", (0.5, 2.0))
-    assert line.tag_dict["kind"] == "delta"
+    for size in (10, 20, 30):  # tagless: from the second call on, through the child kept by the first
+        other.observe(size)
+    lines = {line.name: line for line in _sent(get_emitter(), sink)}
+    assert (lines["netauto.sync.duration"].type, lines["netauto.sync.duration"].values) == ("h", (0.5, 2.0))
+    assert lines["netauto.sync.duration"].tag_dict["kind"] == "delta"
+    assert lines["netauto.sync.size"].values == (10.0, 20.0, 30.0)
 
 
 # ------------------------------------------------------------------ conflicts

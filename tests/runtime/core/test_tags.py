@@ -80,7 +80,7 @@ def test_normalise_examples() -> None:
 def test_forbidden_keys() -> None:
     for key in ("le", "quantile", "job", "instance", "run_id", "device_id", "__name__", "__x", "a"):
         assert is_forbidden_key(key), key
-    for key in ("site", "protocol", "status", "device"):
+    for key in ("site", "protocol", "status", "device", "os", "az"):  # one character is too short, two are fine
         assert not is_forbidden_key(key), key
     # no catalog metric declares a forbidden key
     assert not [t for m in catalog.METRICS for t in m.tag_keys if is_forbidden_key(t)]
