@@ -11,6 +11,15 @@
 
 The lock is held for a dict update only; turning a drained window into a
 :class:`~netauto_statsd.wire.Batch` happens outside it.
+
+A hot path that records the same contexts call after call (the decorated runner)
+may skip the lock: it appends to a *feed*, a list kept per context for the life
+of the aggregator (``ticks_for`` for a counter: one item per ``+1``;
+``samples_for`` for a histogram: the values). ``list.append`` is atomic, and
+:meth:`Aggregator.drain` takes from each feed only the items it counted
+(``n = len(items)``, copy ``[:n]``, ``del [:n]``), so an append that lands
+meanwhile stays for the next flush: nothing is lost or counted twice. Feeds are
+bounded by their user (at most ``capacity`` items each, then the locked path).
 """
 
 from __future__ import annotations
@@ -73,6 +82,37 @@ class Aggregator:
         self.zeros: set[int] = set()  # counters incremented by 0 in this window
         self.accepted = 0
         self._totals: dict[int, float] = {}  # counter sums already sent, per context
+        self._ticks: dict[int, list[int]] = {}  # counter context -> lock-free +1s (feeds)
+        self._feeds: dict[int, list[float]] = {}  # histogram context -> lock-free values (feeds)
+
+    # ------------------------------------------------------------------ feeds
+    def ticks_for(self, cid: int) -> list[int]:
+        """The feed of counter ``cid``: append ``1`` to it to add one, without the lock (call with the lock held)."""
+        feed = self._ticks.get(cid)
+        if feed is None:
+            feed = self._ticks[cid] = []
+        return feed
+
+    def samples_for(self, cid: int) -> list[float]:
+        """The feed of histogram ``cid``: append a value to observe it, without the lock (call with the lock held)."""
+        feed = self._feeds.get(cid)
+        if feed is None:
+            feed = self._feeds[cid] = []
+        return feed
+
+    def _take_feeds(self) -> None:
+        """Move what the feeds hold into the stores (call with the lock held)."""
+        for cid, ticks in self._ticks.items():
+            n = len(ticks)
+            if n:
+                del ticks[:n]  # an append landing now is at index >= n: it stays
+                self.add_count(cid, n)
+        for cid, feed in self._feeds.items():
+            n = len(feed)
+            if n:
+                values = feed[:n]
+                del feed[:n]
+                self.add_samples(cid, values)
 
     # ------------------------------------------------------------------- adds
     def reserve(self, cid: int) -> None:
@@ -136,6 +176,8 @@ class Aggregator:
     def drain(self) -> Window:
         """Take the current window out of the stores (gauges are copied, they live on)."""
         with self.lock:
+            if self._ticks or self._feeds:
+                self._take_feeds()
             window = Window(self.counters, dict(self.gauges), self.histograms, self.offered, self.zeros)
             self.counters = [0] * len(window.counters)
             self.histograms, self.offered, self.zeros = {}, {}, set()
@@ -194,3 +236,7 @@ class Aggregator:
         self.lock = threading.Lock()
         self.counters, self.gauges, self.histograms, self.offered, self.zeros = [], {}, {}, {}, set()
         self._totals = {}
+        for ticks in self._ticks.values():  # the feeds stay (their users hold them), empty
+            del ticks[:]
+        for feed in self._feeds.values():
+            del feed[:]
