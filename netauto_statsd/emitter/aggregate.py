@@ -27,8 +27,12 @@ from __future__ import annotations
 import math
 import random
 import threading
+from bisect import bisect_left
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from itertools import compress
+from itertools import repeat as forever
+from operator import add
 
 from netauto_statsd.emitter.values import MAX_MAGNITUDE
 from netauto_statsd.tags import normalise_value
@@ -211,25 +215,52 @@ class Aggregator:
             batch.sampled[context] = groups
             key = client("client.sampled", (("metric", normalise_value(context[0].name)),))
             extra[key] = extra.get(key, 0) + min(offered, kept * MAX_REPEAT) - kept
-        totals = self._totals
         counters = window.counters
+        ids: list[int] = []
+        sums: list[float] = []
         if window.zeros or any(counters):
-            zeros = window.zeros
-            for cid, value in enumerate(counters):
-                if not value and cid not in zeros:
-                    continue
-                total = totals.get(cid, 0) + value
-                if total > MAX_MAGNITUDE:  # the exporter's sum would become +Inf for good
-                    over = client("client.rejected", (("reason", "counter_overflow"),))
-                    extra[over] = extra.get(over, 0) + 1
-                    continue
-                totals[cid] = total
-                batch.counters[contexts[cid]] = value
-        for cid, value in extra.items():
-            context = contexts[cid]
-            batch.counters[context] = batch.counters.get(context, 0) + value
+            ids, sums = self._counter_rows(counters, window.zeros, client, extra)
+        if extra:  # the client's own counters: added to a context already there, or after the others
+            known = len(ids)
+            for cid, value in extra.items():
+                at = bisect_left(ids, cid, 0, known)
+                if at < known and ids[at] == cid:
+                    sums[at] += value
+                else:
+                    ids.append(cid)
+                    sums.append(value)
+        if ids:
+            batch.set_counter_rows(ids, sums, contexts)
         batch.gauges = {contexts[cid]: value for cid, value in window.gauges.items()}
         return batch
+
+    def _counter_rows(
+        self, counters: list[float], zeros: set[int], client: ClientContext, extra: dict[int, float]
+    ) -> tuple[list[int], list[float]]:
+        """The window's counters to send: context ids in ascending order and their values (in bulk:
+        a flush may carry 10,000). A context whose lifetime sum would leave float64 is refused and counted.
+        """
+        totals = self._totals
+        if zeros:  # counters incremented by exactly 0 are sent too (the series must exist)
+            ids = sorted(set(compress(range(len(counters)), counters)) | zeros)
+            values = [counters[cid] for cid in ids]
+        else:
+            ids = list(compress(range(len(counters)), counters))
+            values = list(compress(counters, counters))
+        sums = list(map(add, map(totals.get, ids, forever(0)), values))
+        if not sums or max(sums) <= MAX_MAGNITUDE:
+            totals.update(zip(ids, sums, strict=True))
+            return ids, values
+        kept_ids, kept = [], []
+        for cid, value, total in zip(ids, values, sums, strict=True):
+            if total > MAX_MAGNITUDE:  # the exporter's sum would become +Inf for good
+                over = client("client.rejected", (("reason", "counter_overflow"),))
+                extra[over] = extra.get(over, 0) + 1
+                continue
+            totals[cid] = total
+            kept_ids.append(cid)
+            kept.append(value)
+        return kept_ids, kept
 
     def after_fork_in_child(self) -> None:
         """Start empty with a fresh lock: the parent still owns (and sends) what it aggregated."""
