@@ -11,6 +11,15 @@
 
 The lock is held for a dict update only; turning a drained window into a
 :class:`~netauto_statsd.wire.Batch` happens outside it.
+
+A hot path that records the same contexts call after call (the decorated runner)
+may skip the lock: it appends to a *feed*, a list kept per context for the life
+of the aggregator (``ticks_for`` for a counter: one item per ``+1``;
+``samples_for`` for a histogram: the values). ``list.append`` is atomic, and
+:meth:`Aggregator.drain` takes from each feed only the items it counted
+(``n = len(items)``, copy ``[:n]``, ``del [:n]``), so an append that lands
+meanwhile stays for the next flush: nothing is lost or counted twice. Feeds are
+bounded by their user (at most ``capacity`` items each, then the locked path).
 """
 
 from __future__ import annotations
@@ -18,8 +27,12 @@ from __future__ import annotations
 import math
 import random
 import threading
+from bisect import bisect_left
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from itertools import compress
+from itertools import repeat as forever
+from operator import add
 
 from netauto_statsd.emitter.values import MAX_MAGNITUDE
 from netauto_statsd.tags import normalise_value
@@ -73,6 +86,37 @@ class Aggregator:
         self.zeros: set[int] = set()  # counters incremented by 0 in this window
         self.accepted = 0
         self._totals: dict[int, float] = {}  # counter sums already sent, per context
+        self._ticks: dict[int, list[int]] = {}  # counter context -> lock-free +1s (feeds)
+        self._feeds: dict[int, list[float]] = {}  # histogram context -> lock-free values (feeds)
+
+    # ------------------------------------------------------------------ feeds
+    def ticks_for(self, cid: int) -> list[int]:
+        """The feed of counter ``cid``: append ``1`` to it to add one, without the lock (call with the lock held)."""
+        feed = self._ticks.get(cid)
+        if feed is None:
+            feed = self._ticks[cid] = []
+        return feed
+
+    def samples_for(self, cid: int) -> list[float]:
+        """The feed of histogram ``cid``: append a value to observe it, without the lock (call with the lock held)."""
+        feed = self._feeds.get(cid)
+        if feed is None:
+            feed = self._feeds[cid] = []
+        return feed
+
+    def _take_feeds(self) -> None:
+        """Move what the feeds hold into the stores (call with the lock held)."""
+        for cid, ticks in self._ticks.items():
+            n = len(ticks)
+            if n:
+                del ticks[:n]  # an append landing now is at index >= n: it stays
+                self.add_count(cid, n)
+        for cid, feed in self._feeds.items():
+            n = len(feed)
+            if n:
+                values = feed[:n]
+                del feed[:n]
+                self.add_samples(cid, values)
 
     # ------------------------------------------------------------------- adds
     def reserve(self, cid: int) -> None:
@@ -136,6 +180,8 @@ class Aggregator:
     def drain(self) -> Window:
         """Take the current window out of the stores (gauges are copied, they live on)."""
         with self.lock:
+            if self._ticks or self._feeds:
+                self._take_feeds()
             window = Window(self.counters, dict(self.gauges), self.histograms, self.offered, self.zeros)
             self.counters = [0] * len(window.counters)
             self.histograms, self.offered, self.zeros = {}, {}, set()
@@ -169,28 +215,59 @@ class Aggregator:
             batch.sampled[context] = groups
             key = client("client.sampled", (("metric", normalise_value(context[0].name)),))
             extra[key] = extra.get(key, 0) + min(offered, kept * MAX_REPEAT) - kept
-        totals = self._totals
         counters = window.counters
+        ids: list[int] = []
+        sums: list[float] = []
         if window.zeros or any(counters):
-            zeros = window.zeros
-            for cid, value in enumerate(counters):
-                if not value and cid not in zeros:
-                    continue
-                total = totals.get(cid, 0) + value
-                if total > MAX_MAGNITUDE:  # the exporter's sum would become +Inf for good
-                    over = client("client.rejected", (("reason", "counter_overflow"),))
-                    extra[over] = extra.get(over, 0) + 1
-                    continue
-                totals[cid] = total
-                batch.counters[contexts[cid]] = value
-        for cid, value in extra.items():
-            context = contexts[cid]
-            batch.counters[context] = batch.counters.get(context, 0) + value
+            ids, sums = self._counter_rows(counters, window.zeros, client, extra)
+        if extra:  # the client's own counters: added to a context already there, or after the others
+            known = len(ids)
+            for cid, value in extra.items():
+                at = bisect_left(ids, cid, 0, known)
+                if at < known and ids[at] == cid:
+                    sums[at] += value
+                else:
+                    ids.append(cid)
+                    sums.append(value)
+        if ids:
+            batch.set_counter_rows(ids, sums, contexts)
         batch.gauges = {contexts[cid]: value for cid, value in window.gauges.items()}
         return batch
+
+    def _counter_rows(
+        self, counters: list[float], zeros: set[int], client: ClientContext, extra: dict[int, float]
+    ) -> tuple[list[int], list[float]]:
+        """The window's counters to send: context ids in ascending order and their values (in bulk:
+        a flush may carry 10,000). A context whose lifetime sum would leave float64 is refused and counted.
+        """
+        totals = self._totals
+        if zeros:  # counters incremented by exactly 0 are sent too (the series must exist)
+            ids = sorted(set(compress(range(len(counters)), counters)) | zeros)
+            values = [counters[cid] for cid in ids]
+        else:
+            ids = list(compress(range(len(counters)), counters))
+            values = list(compress(counters, counters))
+        sums = list(map(add, map(totals.get, ids, forever(0)), values))
+        if not sums or max(sums) <= MAX_MAGNITUDE:
+            totals.update(zip(ids, sums, strict=True))
+            return ids, values
+        kept_ids, kept = [], []
+        for cid, value, total in zip(ids, values, sums, strict=True):
+            if total > MAX_MAGNITUDE:  # the exporter's sum would become +Inf for good
+                over = client("client.rejected", (("reason", "counter_overflow"),))
+                extra[over] = extra.get(over, 0) + 1
+                continue
+            totals[cid] = total
+            kept_ids.append(cid)
+            kept.append(value)
+        return kept_ids, kept
 
     def after_fork_in_child(self) -> None:
         """Start empty with a fresh lock: the parent still owns (and sends) what it aggregated."""
         self.lock = threading.Lock()
         self.counters, self.gauges, self.histograms, self.offered, self.zeros = [], {}, {}, {}, set()
         self._totals = {}
+        for ticks in self._ticks.values():  # the feeds stay (their users hold them), empty
+            del ticks[:]
+        for feed in self._feeds.values():
+            del feed[:]

@@ -216,39 +216,69 @@ class BoundGauge(_Bound):
 class BoundOutcome:
     """A start counter, then a stop counter and two histograms recorded together (a runner's lifecycle).
 
-    One epoch check and one lock per call and per end; when any child is off its
-    fast path (a refused tag, a listener, a value out of range) the children are
-    used one by one, with their checks and counters.
+    On its fast path no lock is taken: a start appends to the start counter's feed,
+    an end to the stop counter's and both histograms' feeds
+    (:meth:`~netauto_statsd.emitter.aggregate.Aggregator.ticks_for`), which the next
+    flush drains exactly. A feed that holds ``capacity`` items sends the call through
+    the locked path (same stores, sampling past the per-flush capacity). When any
+    child is off its fast path (a refused tag, a listener, a value out of range) the
+    children are used one by one, with their checks and counters.
     """
 
-    __slots__ = ("_cids", "agg", "epoch", "first", "second", "start", "start_cid", "stop")
+    __slots__ = (
+        "_cids",
+        "agg",
+        "capacity",
+        "durations",
+        "epoch",
+        "first",
+        "second",
+        "sizes",
+        "start",
+        "start_cid",
+        "starts",
+        "stop",
+        "stops",
+    )
 
     def __init__(self, start: BoundCounter, stop: BoundCounter, first: BoundHistogram, second: BoundHistogram) -> None:
         self.start, self.stop, self.first, self.second = start, stop, first, second
-        #: the epoch the fast path is valid for, its aggregator and the start counter's context
-        #: (public so runner_lifecycle can inline begin())
+        #: the epoch the fast path is valid for, its aggregator, the start counter's context and
+        #: the feeds (public so runner_lifecycle can inline begin() and end())
         self.epoch: object = _NEVER
         self.agg = start._agg
         self.start_cid = 0
         self._cids = (0, 0, 0, 0)
+        self.capacity = 0
+        self.starts: list[int] = []
+        self.stops: list[int] = []
+        self.durations: list[float] = []
+        self.sizes: list[float] = []
 
     def _fast(self) -> bool:
         """Refresh after an epoch change; True if all four children are on their fast path."""
         kids = (self.start, self.stop, self.first, self.second)
         if not all(kid._stale() for kid in kids) or len({id(kid._agg) for kid in kids}) != 1:
             return False
-        self.agg = self.start._agg
-        self._cids = (self.start._cid, self.stop._cid, self.first._cid, self.second._cid)
-        self.start_cid = self.start._cid
+        self.agg = agg = self.start._agg
+        self._cids = start, stop, one, two = (self.start._cid, self.stop._cid, self.first._cid, self.second._cid)
+        with agg.lock:
+            self.starts, self.stops = agg.ticks_for(start), agg.ticks_for(stop)
+            self.durations, self.sizes = agg.samples_for(one), agg.samples_for(two)
+        self.capacity = agg.capacity
+        self.start_cid = start
         self.epoch = epoch.current
         return True
 
     def begin(self) -> None:
         """Count a start."""
         if self.epoch is epoch.current or self._fast():
+            if len(self.starts) < self.capacity:
+                self.starts.append(1)
+                return
             agg = self.agg
             with agg.lock:
-                agg.counters[self.start_cid] += 1
+                agg.add_count(self.start_cid, 1)
         else:
             self.start.inc()
 
@@ -260,21 +290,17 @@ class BoundOutcome:
             and second.__class__ is int
             and 0 <= second <= _MAX
         ):
+            if len(self.durations) < self.capacity:
+                self.stops.append(1)
+                self.durations.append(first)
+                self.sizes.append(second)
+                return
             agg = self.agg
             _, stop, one, two = self._cids
             with agg.lock:
-                agg.counters[stop] += 1
-                histograms = agg.histograms
-                samples = histograms.get(one)
-                if samples is not None and len(samples) < agg.capacity:
-                    samples.append(first)
-                else:
-                    agg.add_sample(one, first)
-                samples = histograms.get(two)
-                if samples is not None and len(samples) < agg.capacity:
-                    samples.append(second)
-                else:
-                    agg.add_sample(two, second)
+                agg.add_count(stop, 1)
+                agg.add_sample(one, first)
+                agg.add_sample(two, second)
             return
         self.stop.inc()
         self.first.observe(first)

@@ -8,8 +8,7 @@ helpers from here (``plain_pattern``, ``segment_keys``) to render and check the 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Sequence
 from typing import Protocol
 
 from netauto_statsd.catalog import CONSTANT_TAG_KEYS, PROCESS_TAG_KEY, Metric, wire_name
@@ -18,7 +17,11 @@ from netauto_statsd.catalog import CONSTANT_TAG_KEYS, PROCESS_TAG_KEY, Metric, w
 Context = tuple[Metric, tuple[tuple[str, str], ...]]
 
 
-@dataclass
+#: Counters of a batch in bulk form: context ids (ascending, then any added), their values, and the
+#: table the ids index (the emitter's contexts: append-only, so an id names one context for good).
+CounterRows = tuple[list[int], list[float], Sequence[Context]]
+
+
 class Batch:
     """What one flush sends.
 
@@ -27,16 +30,72 @@ class Batch:
     ``int(1 / rate)`` observations (rates are exact ``1/n``; statsd_exporter
     repeats each value that many times). A transport sends them with
     ``|@rate``; one that cannot must repeat each value ``int(1 / rate)`` times.
+
+    The emitter hands its counters over as :attr:`counter_rows` (a flush may carry
+    10,000, and a dict keyed by context costs a hash of each); :attr:`counters`
+    builds that dict on first use, so any transport can read (and change) it.
+
+    >>> from netauto_statsd.catalog import BY_NAME
+    >>> batch = Batch()
+    >>> batch.set_counter_rows([1], [2], [(BY_NAME["run.created"], ()), (BY_NAME["runner.start"], ())])
+    >>> (len(batch), [(m.name, v) for (m, _), v in batch.counters.items()], batch.counter_rows)
+    (1, [('runner.start', 2)], None)
     """
 
-    counters: dict[Context, float] = field(default_factory=dict)
-    gauges: dict[Context, float] = field(default_factory=dict)
-    histograms: dict[Context, list[float]] = field(default_factory=dict)
-    sampled: dict[Context, list[tuple[float, list[float]]]] = field(default_factory=dict)
+    def __init__(
+        self,
+        counters: dict[Context, float] | None = None,
+        gauges: dict[Context, float] | None = None,
+        histograms: dict[Context, list[float]] | None = None,
+        sampled: dict[Context, list[tuple[float, list[float]]]] | None = None,
+    ) -> None:
+        self._counters: dict[Context, float] = {} if counters is None else counters
+        self._rows: CounterRows | None = None
+        self.gauges: dict[Context, float] = {} if gauges is None else gauges
+        self.histograms: dict[Context, list[float]] = {} if histograms is None else histograms
+        self.sampled: dict[Context, list[tuple[float, list[float]]]] = {} if sampled is None else sampled
+
+    @property
+    def counters(self) -> dict[Context, float]:
+        """Counter values by context (built from :attr:`counter_rows` on first use)."""
+        rows = self._rows
+        if rows is not None:
+            ids, values, table = rows
+            self._counters = dict(zip(map(table.__getitem__, ids), values, strict=True))
+            self._rows = None
+        return self._counters
+
+    @counters.setter
+    def counters(self, counters: dict[Context, float]) -> None:
+        self._counters, self._rows = counters, None
+
+    @property
+    def counter_rows(self) -> CounterRows | None:
+        """The counters in bulk form while nobody has asked for :attr:`counters`, else ``None``."""
+        return self._rows
+
+    def set_counter_rows(self, ids: list[int], values: list[float], table: Sequence[Context]) -> None:
+        """Replace the counters with ``table[ids[i]]: values[i]`` (no context is hashed until :attr:`counters`)."""
+        self._counters, self._rows = {}, (ids, values, table)
 
     def __len__(self) -> int:
         sampled = sum(len(values) for groups in self.sampled.values() for _, values in groups)
-        return len(self.counters) + len(self.gauges) + sum(len(v) for v in self.histograms.values()) + sampled
+        counters = len(self._rows[0]) if self._rows is not None else len(self._counters)
+        return counters + len(self.gauges) + sum(len(v) for v in self.histograms.values()) + sampled
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Batch):
+            return NotImplemented
+        mine = (self.counters, self.gauges, self.histograms, self.sampled)
+        return mine == (other.counters, other.gauges, other.histograms, other.sampled)
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, as the dataclass it replaces
+
+    def __repr__(self) -> str:
+        return (
+            f"Batch(counters={self.counters!r}, gauges={self.gauges!r}, "
+            f"histograms={self.histograms!r}, sampled={self.sampled!r})"
+        )
 
 
 class SendResult(int):
@@ -182,6 +241,13 @@ class DogStatsdLines:
         # from the client-based transport so the lines are the same): prefix, constant tags, separators.
         self.overhead = len(self.prefix) + len(",".join(constant_tags)) + 8
         self._tags: dict[tuple[tuple[str, str], ...], str] = {}
+        #: a counter line's %-template per context, keyed by ``id(context)``: the context itself is kept
+        #: alive in ``_kept`` as long as its entry, so no other object can have that id meanwhile
+        self._counter_templates: dict[int, str] = {}
+        self._kept: list[Context] = []
+        #: a counter line's %-template per context id of the emitter's table (``Batch.counter_rows``)
+        self._table: Sequence[Context] = ()
+        self._by_id: list[str | None] = []
 
     def tags(self, pairs: tuple[tuple[str, str], ...]) -> str:
         """The ``|#...`` suffix of a context (empty with no tags at all)."""
@@ -195,11 +261,75 @@ class DogStatsdLines:
             self._tags[pairs] = text
         return text
 
-    def lines(self, batch: Batch) -> Iterator[tuple[str, int]]:
-        """Yield ``(line, samples it carries)`` for every line of ``batch``, in the client's order."""
+    def counter_text(self, batch: Batch) -> str:
+        """Every counter line of ``batch``, each followed by a newline: :meth:`lines`' first lines, in bulk.
+
+        A flush may carry 10,000 counters, so the per-line work is done in C: each context's
+        line is a cached ``%``-template (``netauto.x:%s|c|#k:v,...``), and one ``%`` fills them all.
+
+        >>> from netauto_statsd.catalog import BY_NAME
+        >>> lines = DogStatsdLines("netauto", ["env:dev"], 1432, True)
+        >>> lines.counter_text(Batch({(BY_NAME["run.created"], (("site", "a%b"), ("protocol", "ssh"))): 3.0}))
+        'netauto.run.created:3|c|#site:a_b,protocol:ssh,env:dev\\n'
+        """
+        rows = batch.counter_rows
+        if rows is not None:
+            ids, values, table = rows
+            if not ids:
+                return ""
+            templates = self._templates_by_id(ids, table)
+        else:
+            counters = batch.counters
+            if not counters:
+                return ""
+            templates = self._templates_of(counters)
+            values = list(counters.values())
+        if float in set(map(type, values)):  # "%s" would write 3.0 for 3: the exact, shortest text instead
+            values = list(map(format_number, values))  # type: ignore[arg-type]
+        return ("\n".join(templates) + "\n") % tuple(values)
+
+    def _templates_by_id(self, ids: list[int], table: Sequence[Context]) -> list[str]:
+        """Templates of ``table[i]`` for each ``i`` in ``ids``, cached per id (the emitter's table only grows)."""
+        if self._table is not table:  # kept alive by the reference: its identity cannot be reused meanwhile
+            self._table, self._by_id = table, []
+        cache = self._by_id
+        if len(cache) < len(table):
+            cache.extend([None] * (len(table) - len(cache)))
+        found = list(map(cache.__getitem__, ids))
+        if None in found:
+            for index, cid in enumerate(ids):
+                if found[index] is None:
+                    found[index] = cache[cid] = self._counter_template(table[cid])
+        return found  # type: ignore[return-value]
+
+    def _templates_of(self, counters: dict[Context, float]) -> list[str]:
+        """Templates of the contexts of ``counters`` (a batch built by hand), cached per context object."""
+        templates = list(map(self._counter_templates.get, map(id, counters)))
+        if None in templates:
+            for index, context in enumerate(counters):
+                if templates[index] is None:
+                    templates[index] = template = self._counter_template(context)
+                    if len(self._kept) >= self.MAX_CACHED:
+                        self._counter_templates.clear()
+                        self._kept.clear()
+                    self._counter_templates[id(context)] = template
+                    self._kept.append(context)
+        return templates  # type: ignore[return-value]
+
+    def _counter_template(self, context: Context) -> str:
+        metric, pairs = context
+        head = f"{self.prefix}{metric.name}:".replace("%", "%%")
+        return f"{head}%s" + f"|c{self.tags(pairs)}".replace("%", "%%")
+
+    def lines(self, batch: Batch, counters: bool = True) -> Iterator[tuple[str, int]]:
+        """Yield ``(line, samples it carries)`` for every line of ``batch``, in the client's order.
+
+        ``counters=False`` leaves the counter lines out (:meth:`counter_text` writes them in bulk).
+        """
         prefix, tags = self.prefix, self.tags
-        for (metric, pairs), value in batch.counters.items():
-            yield f"{prefix}{metric.name}:{format_number(value)}|c{tags(pairs)}", 1
+        if counters:
+            for (metric, pairs), value in batch.counters.items():
+                yield f"{prefix}{metric.name}:{format_number(value)}|c{tags(pairs)}", 1
         for (metric, pairs), value in batch.gauges.items():
             suffix = tags(pairs)
             if value < 0:  # a leading '-' is a relative change: set 0 first, then move down

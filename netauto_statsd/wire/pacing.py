@@ -12,7 +12,8 @@ each datagram and keeps two allowances:
   asks the kernel how much room its socket has
   (:class:`~netauto_statsd.wire.receiver.ReceiverProbe`, ~20 µs) whenever the
   allowance is spent and takes a quarter of that room, at most
-  :data:`CHUNK_BYTES`, as the next allowance (the app's other processes may be
+  :data:`CHUNK_BYTES` or a :data:`CHUNK_SHARE`-th of the room if that is more
+  (a large buffer), as the next allowance (the app's other processes may be
   filling the same room), so it pauses only while that buffer is full (short
   sleeps, 0.5 ms doubling to 8 ms). A receiver that takes nothing for
   :data:`STALL_SECONDS` is stalled: a datagram it has no room for is then not sent
@@ -60,6 +61,11 @@ RESUME_BYTES = 64 * 1024
 #: default 208 KiB buffer lost 3.6 % taking half the room, 0.3-0.8 % taking a quarter of it up
 #: to 48 KiB, nothing with 32 KiB; bench_pacing.py --counters 10000 --senders 3).
 CHUNK_BYTES = 32 * 1024
+#: ... unless the room is large: then a sixteenth of it (an exporter with an 8 MiB buffer: 512 KiB
+#: per look, 2 looks for a 10,000-context flush instead of ~20, each ~20 µs of CPU). Three processes
+#: flushing at once take 3/16 of the room that way, a smaller share than 32 KiB of a default 208 KiB
+#: buffer; below 512 KiB of room the 32 KiB bound applies unchanged.
+CHUNK_SHARE = 16
 #: Room left unused; of the rest the pacer takes a quarter (at most :data:`CHUNK_BYTES`) before
 #: it asks again, for the same reason.
 MARGIN, SHARE = 8 * 1024, 4
@@ -181,9 +187,10 @@ class Pacer:
             room = self.probe.room()
             if room is None:
                 return None
-            room = (room - MARGIN) // SHARE  # other processes may be filling the same room right now
+            room, chunk = (room - MARGIN) // SHARE, max(CHUNK_BYTES, room // CHUNK_SHARE)
+            # ^ other processes may be filling the same room right now
             if room >= min(RESUME_BYTES, cost * 4) or (room >= cost and self._stalled):
-                self._room, self._stalled = float(min(room, CHUNK_BYTES)), False
+                self._room, self._stalled = float(min(room, chunk)), False
                 return True
             if self._stalled:
                 return False
