@@ -38,7 +38,7 @@ def test_first_emission_starts_one_daemon_flush_thread_that_flushes_every_interv
     """A named daemon thread (a process exits without waiting for it) flushes on its own, then stops at close."""
     before = set(_flush_threads())
     emitter = make_emitter(sink.port, flush_interval=0.05)
-    assert set(_flush_threads()) == before  # not at construction
+    assert not set(_flush_threads()) - before  # not at construction (an earlier test's thread may end meanwhile)
     emitter.increment("run.created", tags=RUN)
     emitter.increment("run.created", tags=RUN)  # a second call starts no second thread
     (thread,) = set(_flush_threads()) - before
