@@ -178,9 +178,11 @@ class DogStatsdLines:
         self.constant = ",".join(_TAG_UNSAFE.sub("_", t) for t in constant_tags)
         self.max_packet = max_packet
         self.multi_value = multi_value
-        # What a histogram line adds to its values and tags (sizes its chunks; unchanged
-        # from the client-based transport so the lines are the same): prefix, constant tags, separators.
-        self.overhead = len(self.prefix) + len(",".join(constant_tags)) + 8
+        # What a histogram line adds to its values and tags (sizes its chunks, as the unix-socket
+        # path does, so the lines are the same): prefix, constant tags and the 6 bytes of ":",
+        # "|h", "|#" and the datagram's "\n" (each tag adds its length and a ","): a full chunk
+        # fills its datagram to the byte.
+        self.overhead = len(self.prefix) + len(",".join(constant_tags)) + 6
         self._tags: dict[tuple[tuple[str, str], ...], str] = {}
 
     def tags(self, pairs: tuple[tuple[str, str], ...]) -> str:

@@ -139,8 +139,9 @@ class DogStatsdTransport:
         if client is None:
             return SendResult(1 if len(batch) else 0, len(batch))
         # The client's own size-triggered flush would hide its result, so we
-        # size the datagrams here (at least what its serializer writes) and
-        # flush each one explicitly: every failed packet is counted.
+        # size the datagrams here (exactly what its serializer writes, with the
+        # newline: the UDP path's datagrams) and flush each one explicitly: every
+        # failed packet is counted.
         const = self._constant_length
         prefix = len(self.settings.namespace) + 1 if self.settings.namespace else 0
         limit = self.settings.max_packet
@@ -148,14 +149,17 @@ class DogStatsdTransport:
         size = samples = 0
         client.open_buffer()
         try:
+            _own_limit(client, limit)
             for method, metric, value, tags, rate, count in self._lines(batch):
-                length = prefix + len(metric) + len(value) + sum(len(t) + 1 for t in tags) + const + 8
+                # ":", "|h", "|#" and the "\n" joining it to the next line: 6 bytes; each tag adds a ","
+                length = prefix + len(metric) + len(value) + sum(len(t) + 1 for t in tags) + const + 6
                 if rate != 1:
                     length += len(str(rate)) + 2
                 if size and size + length > limit:
                     datagrams += 1
                     if not client.flush():
                         failed, lost = failed + 1, lost + samples
+                    _own_limit(client, limit)
                     handed += samples
                     size = samples = 0
                 if rate == 1:
@@ -221,3 +225,14 @@ class DogStatsdTransport:
                     self._client.close_socket()
                 except Exception as exc:
                     log.debug("netauto_statsd: close failed: %s", exc)
+
+
+def _own_limit(client: Any, limit: int) -> None:
+    """Hold datadog's client to our datagram size, so that it never flushes on its own (a flush whose
+    result it would keep to itself).
+
+    The client takes ``max_buffer_len`` as its limit only while its socket is connected: before the
+    first connection and after a failed send closed it, it falls back to 1,432 bytes (its UDP size),
+    which cut our first datagram in two when ``max_packet`` was larger.
+    """
+    client._max_payload_size = limit

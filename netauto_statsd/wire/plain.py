@@ -40,26 +40,16 @@ class PlainStatsdTransport:
         import statsd.client.udp  # noqa: F401
 
         self.settings = settings
-        self._client: Any = None
-        self._failed_setup = False
         self._lock = threading.Lock()
         self._constant = (normalise_value(settings.env), normalise_value(settings.service))
-
-    def _get_client(self) -> Any:
-        if self._client is None and not self._failed_setup:
-            try:
-                self._client = _counting_client(self.settings)
-            except Exception as exc:  # unresolvable host, missing package...
-                self._failed_setup = True
-                log.warning("netauto_statsd: cannot set up the StatsD client, sending nothing: %s", exc)
-        return self._client
+        # Only objects: the socket is opened (and the host resolved) at the first send, where
+        # a failure is counted like any other.
+        self._client = _counting_client(settings)
 
     def send(self, batch: Batch) -> SendResult:
         """Send ``batch``; return the number of packets (and samples) that failed."""
         with self._lock:
-            client = self._get_client()
-            if client is None:
-                return SendResult(1 if len(batch) else 0, len(batch))
+            client = self._client
             client.failures = client.lost = client.datagrams = client.handed = 0
             weights = client.weights  # samples of the batch each line stands for, in line order
             weights.clear()
@@ -102,8 +92,7 @@ class PlainStatsdTransport:
     def close(self) -> None:
         """Close the socket."""
         with self._lock:
-            if self._client is not None:
-                self._client.close()
+            self._client.close()
 
 
 def _counting_client(settings: Settings) -> Any:
