@@ -1,4 +1,10 @@
-"""When datadog's client cannot be built: the unix-socket path sends nothing, counts everything, warns once.
+"""How the unix-socket path sets up datadog's client, and what happens when the client cannot be built.
+
+Set up for the exporter: no thread of the client's own, a socket that never blocks,
+no telemetry, no warning per line (seen from outside the client: threads, the
+socket's timeout, its telemetry counters, the log).
+
+When it cannot be built, the unix-socket path sends nothing, counts everything, warns once.
 
 The client is built at the first send over ``unix://``. A real configuration that
 makes datadog's ``DogStatsd()`` raise: ``DD_TELEMETRY_HOST`` with a
@@ -13,6 +19,7 @@ lost, and the warning is logged once, not at every flush.
 from __future__ import annotations
 
 import logging
+import threading
 from pathlib import Path
 
 import pytest
@@ -79,3 +86,33 @@ def test_the_client_is_built_once_and_kept(tmp_path: Path, monkeypatch: pytest.M
         sink.sock.close()
     assert first == second == 0
     assert len(split_lines(datagrams)) == 4
+
+
+def test_the_client_starts_no_thread_never_blocks_counts_no_telemetry_and_warns_nothing(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """How datadog's client is set up, seen from outside it: no flush or sender thread of its own (buffering
+    and aggregation off: we batch and aggregate), a socket that never blocks the flush thread
+    (``socket_timeout=0``), no telemetry (its counters stay at zero; its datagram would follow after 10 s)
+    and no warning at any line (``cardinality=None``; an empty one is refused with a warning per line)."""
+    sink = UnixSink(tmp_path / "dsd.socket")
+    transport = DogStatsdTransport(Settings(socket_path=f"unix://{sink.path}", env="dev", service="netauto"))
+    threads = set(threading.enumerate())
+    try:
+        with caplog.at_level(logging.DEBUG):
+            result = transport.send(_batch())
+            again = transport.send(_batch())
+        client = transport._client
+        started = set(threading.enumerate()) - threads
+        timeout = client.socket.gettimeout()
+        telemetry = (client.metrics_count, client.packets_sent, client.bytes_sent)
+    finally:
+        transport.close()
+        datagrams = sink.drain()
+        sink.sock.close()
+    assert result == again == 0
+    assert len(datagrams) == 2
+    assert started == set()
+    assert timeout == 0.0
+    assert telemetry == (0, 0, 0)
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
