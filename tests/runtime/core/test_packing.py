@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -55,3 +56,22 @@ def test_a_disabled_emitter_counts_no_failed_packet() -> None:
         assert emitter.stats()["packets_failed"] == 0
     finally:
         emitter.close()
+
+
+def test_an_unusable_configuration_keeps_its_reason_and_counts_every_sample(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A port that is not a number: the process-wide emitter stands on an UnusableTransport that says why
+    (for whoever inspects it) and counts each batch as one failed packet with all its samples."""
+    from netauto_statsd.catalog import get
+    from netauto_statsd.emitter import get_emitter
+    from netauto_statsd.wire.base import Batch, SendResult, UnusableTransport
+
+    monkeypatch.setenv("DD_DOGSTATSD_PORT", "eighty")
+    transport = get_emitter()._transport
+    assert isinstance(transport, UnusableTransport)
+    assert "DD_DOGSTATSD_PORT" in transport.reason and "'eighty'" in transport.reason
+    batch = Batch()
+    batch.counters[(get("runner.start"), (("site", "par1"), ("protocol", "ssh")))] = 2
+    batch.histograms[(get("runner.duration"), (("site", "par1"), ("protocol", "ssh"), ("status", "ok")))] = [1.0, 2.0]
+    result, empty = transport.send(batch), transport.send(Batch())
+    assert isinstance(result, SendResult) and isinstance(empty, SendResult)
+    assert [(r + 0, r.samples_failed) for r in (result, empty)] == [(1, 3), (0, 0)]
