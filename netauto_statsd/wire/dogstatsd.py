@@ -121,14 +121,13 @@ class DogStatsdTransport:
                 lines.append(line)
                 size += length
                 samples += count
-            if lines:
+            if lines:  # the last datagram: nothing after it can fail, so ``handed`` stays as it is
                 datagrams += 1
                 if not sender.send(b"\n".join(lines) + b"\n", samples):
                     failed, lost = failed + 1, lost + samples
-                handed += samples
         except Exception as exc:
             failed += 1
-            lost += max(0, len(batch) - handed)
+            lost += len(batch) - handed  # never negative: only samples of the batch are handed over
             log.debug("netauto_statsd: send failed: %s", exc)
         late, late_samples = sender.take_late_refusals()
         return self._result(failed + late, lost + late_samples, datagrams)
@@ -168,14 +167,13 @@ class DogStatsdTransport:
                     client._report(metric, "h", value, tags, rate, sampling=False)
                 size += length
                 samples += count
-            if size:
+            if size:  # the last datagram: nothing after it can fail, so ``handed`` stays as it is
                 datagrams += 1
                 if not client.flush():
                     failed, lost = failed + 1, lost + samples
-                handed += samples
         except Exception as exc:
             failed += 1
-            lost += max(0, len(batch) - handed)
+            lost += len(batch) - handed  # never negative: only samples of the batch are handed over
             log.debug("netauto_statsd: send failed: %s", exc)
         finally:
             client.close_buffer()

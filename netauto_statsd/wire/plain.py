@@ -39,7 +39,6 @@ class PlainStatsdTransport:
         import statsd.client.base
         import statsd.client.udp  # noqa: F401
 
-        self.settings = settings
         self._lock = threading.Lock()
         self._constant = (normalise_value(settings.env), normalise_value(settings.service))
         # Only objects: the socket is opened (and the host resolved) at the first send, where
@@ -50,9 +49,8 @@ class PlainStatsdTransport:
         """Send ``batch``; return the number of packets (and samples) that failed."""
         with self._lock:
             client = self._client
-            client.failures = client.lost = client.datagrams = client.handed = 0
+            client.begin()
             weights = client.weights  # samples of the batch each line stands for, in line order
-            weights.clear()
             try:
                 with client.pipeline() as pipe:
                     for (metric, pairs), value in batch.counters.items():
@@ -85,7 +83,7 @@ class PlainStatsdTransport:
             except Exception as exc:
                 log.debug("netauto_statsd: plain send failed: %s", exc)
                 client.failures += 1  # the lines never handed over, besides any datagram already lost
-                client.lost += max(0, len(batch) - client.handed)
+                client.lost += len(batch) - client.handed  # never negative: only samples of the batch are handed over
             late, late_samples = client.sender.take_late_refusals()
             return SendResult(client.failures + late, client.lost + late_samples, client.datagrams)
 
@@ -106,10 +104,15 @@ def _counting_client(settings: Settings) -> Any:
             self.sender = sender
             self._prefix = prefix
             self._maxudpsize = maxudpsize
-            self.failures = self.lost = self.datagrams = self.handed = 0
             #: per line queued in the pipeline, the samples of the batch it stands for (a negative
             #: gauge's leading ``0`` and the repeats of a sampled value stand for none)
             self.weights: deque[int] = deque()
+            self.begin()
+
+        def begin(self) -> None:
+            """Start a send: nothing failed, lost, sent or handed over yet, no line queued."""
+            self.failures = self.lost = self.datagrams = self.handed = 0
+            self.weights.clear()
 
         def _send(self, data: str) -> None:
             lines = data.count("\n") + 1

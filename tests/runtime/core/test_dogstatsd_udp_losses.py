@@ -109,3 +109,18 @@ def test_a_refused_udp_flush_logs_its_datagrams_and_samples(caplog: pytest.LogCa
     assert (result + 0, result.samples_failed, result.datagrams) == (3, 150, 3)
     messages = [r.getMessage() for r in caplog.records if r.name == "netauto_statsd"]
     assert messages[-1] == "netauto_statsd: 3 of 3 datagram(s) not delivered (150 samples)"
+    assert not any("send failed" in m for m in messages)  # refused datagrams are no failure of the send itself
+
+
+def test_one_value_per_line_for_old_exporters_each_line_lost_is_one_sample() -> None:
+    """``NETAUTO_STATSD_EXPORTER_COMPAT=0.26``: a histogram travels one value a line; to a closed port
+    the samples lost are the values, not more."""
+    batch = Batch()
+    batch.histograms[(get("runner.duration"), (*SITE, ("status", "ok")))] = [0.5, 1.25, 2.0, 3.5, 7.0]
+    transport = DogStatsdTransport(Settings(host="127.0.0.1", port=closed_udp_port(), exporter_compat="0.26"))
+    try:
+        result = transport.send(batch)
+    finally:
+        transport.close()
+    assert isinstance(result, SendResult)
+    assert (result + 0, result.samples_failed, result.datagrams) == (1, 5, 1)
