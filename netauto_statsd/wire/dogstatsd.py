@@ -64,6 +64,7 @@ class DogStatsdTransport:
         from datadog.dogstatsd.base import DogStatsd
 
         s = self.settings
+        # (its datagram size is ours, set at every send: see _own_limit)
         client = DogStatsd(
             socket_path=s.socket_path,
             namespace=s.namespace or None,
@@ -73,7 +74,6 @@ class DogStatsdTransport:
             origin_detection_enabled=False,
             cardinality=None,
             use_ms=False,
-            max_buffer_len=s.max_packet,
             socket_timeout=0,  # never block the flush thread
         )
         # Env-derived tags (DATADOG_TAGS, DD_VERSION, DD_ENTITY_ID) would add
@@ -229,8 +229,9 @@ def _own_limit(client: Any, limit: int) -> None:
     """Hold datadog's client to our datagram size, so that it never flushes on its own (a flush whose
     result it would keep to itself).
 
-    The client takes ``max_buffer_len`` as its limit only while its socket is connected: before the
-    first connection and after a failed send closed it, it falls back to 1,432 bytes (its UDP size),
-    which cut our first datagram in two when ``max_packet`` was larger.
+    Its own limit (``max_buffer_len``, else 8,192 bytes) holds only while its socket is connected:
+    before the first connection and after a failed send closed it, it falls back to 1,432 bytes (its
+    UDP size), which cut our first datagram in two when ``max_packet`` was larger. The socket changes
+    only inside a flush, so the limit is set at the start of a send and after every flush.
     """
     client._max_payload_size = limit
