@@ -106,8 +106,9 @@ class UnusableTransport:
 
 
 def format_number(value: float) -> str:
-    """Shortest exact text for ``value``; integers without a decimal point."""
-    if isinstance(value, int) or (value.is_integer() and abs(value) < 1e15):
+    """Shortest exact text for ``value``; integers without a decimal point (``repr`` writes ``1e+16``
+    and above with an exponent, so up to there an integral float loses its ``.0``)."""
+    if isinstance(value, int) or (value.is_integer() and abs(value) < 1e16):
         return str(int(value))
     return repr(value)
 

@@ -9,13 +9,14 @@ only ever rendered with the default namespace.
 from __future__ import annotations
 
 import itertools
+import math
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from netauto_statsd.catalog import METRICS
-from netauto_statsd.wire.base import pack_values, plain_pattern
+from netauto_statsd.wire.base import format_number, pack_values, plain_pattern
 
 VALUES = st.lists(st.floats(min_value=0, max_value=1e6, allow_nan=False) | st.integers(0, 10**6), max_size=300)
 
@@ -75,3 +76,17 @@ def test_an_unusable_configuration_keeps_its_reason_and_counts_every_sample(monk
     result, empty = transport.send(batch), transport.send(Batch())
     assert isinstance(result, SendResult) and isinstance(empty, SendResult)
     assert [(r + 0, r.samples_failed) for r in (result, empty)] == [(1, 3), (0, 0)]
+
+
+@example(1e15)
+@example(-1e15)
+@example(999_999_999_999_999.0)
+@example(1e16)
+@given(st.floats(allow_nan=False, allow_infinity=False).filter(lambda v: not (v == 0 and math.copysign(1, v) < 0)))
+def test_a_single_value_and_a_packed_value_are_the_same_text(value: float) -> None:
+    """``format_number`` (counters, gauges, one value a line) and ``pack_values`` (multi-value lines)
+    write a value the same way: ``repr`` without a trailing ``.0`` (``-0.0`` aside: ``0`` / ``-0``).
+    Before this test, ``format_number`` wrote ``1e15`` as ``1000000000000000.0`` (its integer cut-off
+    was ``1e15``; ``repr`` switches to ``1e+16`` only at ``1e16``)."""
+    text = repr(value)
+    assert format_number(value) == pack_values([value], 10_000)[0] == text.removesuffix(".0")
