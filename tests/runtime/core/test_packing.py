@@ -90,3 +90,37 @@ def test_a_single_value_and_a_packed_value_are_the_same_text(value: float) -> No
     was ``1e15``; ``repr`` switches to ``1e+16`` only at ``1e16``)."""
     text = repr(value)
     assert format_number(value) == pack_values([value], 10_000)[0] == text.removesuffix(".0")
+
+
+def test_a_transport_returning_a_plain_int_loses_the_whole_batch_or_nothing() -> None:
+    """A third-party transport that only says how many packets failed (a plain ``int``): a failed send
+    costs every sample of its batch, a good one none."""
+    from netauto_statsd.config import Settings
+    from netauto_statsd.emitter import Emitter
+    from netauto_statsd.wire.base import Batch
+
+    class Answering:
+        def __init__(self) -> None:
+            self.answers = [1, 0]
+
+        def send(self, batch: Batch) -> int:
+            return self.answers.pop(0)
+
+        def close(self) -> None:
+            pass
+
+    emitter = Emitter(Settings(strict=True, flush_interval=60), transport=Answering())
+    try:
+        site = {"site": "par1", "protocol": "ssh"}
+        emitter.increment("run.created", tags=site)
+        for value in (0.5, 1.5):
+            emitter.histogram("runner.duration", value, tags={**site, "status": "ok"})
+        emitter.flush()
+        first = emitter.stats()
+        emitter.increment("run.created", tags=site)
+        emitter.flush()
+        second = emitter.stats()
+    finally:
+        emitter.close()
+    assert (first["packets_failed"], first["samples_failed"]) == (1, 3)
+    assert (second["packets_failed"], second["samples_failed"]) == (1, 3)
