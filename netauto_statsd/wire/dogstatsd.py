@@ -46,7 +46,8 @@ class DogStatsdTransport:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._client: Any = None
-        self._failed_setup = False
+        #: why datadog's client could not be built (then nothing is sent, every sample counted)
+        self._setup_error: Exception | None = None
         self._lock = threading.Lock()
         self._constant_tags = [f"env:{normalise_value(settings.env)}", f"service:{normalise_value(settings.service)}"]
         self._constant_length = len(",".join(self._constant_tags))
@@ -85,11 +86,11 @@ class DogStatsdTransport:
         return client
 
     def _get_client(self) -> Any:
-        if self._client is None and not self._failed_setup:
+        if self._client is None and self._setup_error is None:
             try:
                 self._client = self._build_client()
-            except Exception as exc:  # a unix socket path datadog cannot use...
-                self._failed_setup = True
+            except Exception as exc:  # e.g. DD_TELEMETRY_PORT that is not a number
+                self._setup_error = exc
                 log.warning("netauto_statsd: cannot set up the DogStatsD client, sending nothing: %s", exc)
         return self._client
 
