@@ -72,8 +72,12 @@ def test_the_serialiser_writes_the_clients_text(
 
 
 def test_the_tag_text_cache_is_emptied_past_its_bound() -> None:
-    """At most ``MAX_CACHED`` contexts' tag texts are kept; the next one empties the cache first."""
+    """A context's tag text is built once and kept (the same object at every flush); at most
+    ``MAX_CACHED`` contexts' texts are kept, the next one empties the cache first."""
     serialiser = DogStatsdLines("netauto", ["env:dev", "service:netauto"], 1432, True)
+    first = serialiser.tags((("site", "par1"),))
+    assert serialiser.tags((("site", "par1"),)) is first
+    serialiser._tags.clear()
     for i in range(DogStatsdLines.MAX_CACHED):
         serialiser.tags((("site", f"s{i}"),))
     assert len(serialiser._tags) == DogStatsdLines.MAX_CACHED
