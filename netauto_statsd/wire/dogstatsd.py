@@ -105,33 +105,37 @@ class DogStatsdTransport:
         """UDP: serialise the lines here and hand each datagram of at most ``max_packet`` bytes to the sender."""
         if self._sender is None:
             self._sender = UdpSender(*self.settings.address, self.settings.pace_burst, self.settings.pace_rate)
-        sender, limit = self._sender, self.settings.max_packet
+        sender = self._sender
         failed = lost = datagrams = handed = 0
-        lines: list[bytes] = []
-        size = samples = 0
         try:
-            for text, count in self._serialiser.lines(batch):
-                line = text.encode()
-                length = len(line) + 1  # with its newline, as the client sizes its buffer
-                if size and size + length > limit:  # full: send it (a line longer than a datagram travels alone)
-                    datagrams += 1
-                    if not sender.send(b"\n".join(lines) + b"\n", samples):
-                        failed, lost = failed + 1, lost + samples
-                    handed += samples
-                    lines, size, samples = [], 0, 0
-                lines.append(line)
-                size += length
-                samples += count
-            if lines:  # the last datagram: nothing after it can fail, so ``handed`` stays as it is
+            for payload, samples in self._datagrams(batch):
                 datagrams += 1
-                if not sender.send(b"\n".join(lines) + b"\n", samples):
+                if not sender.send(payload, samples):
                     failed, lost = failed + 1, lost + samples
+                handed += samples
         except Exception as exc:
             failed += 1
             lost += len(batch) - handed  # never negative: only samples of the batch are handed over
             log.debug("netauto_statsd: send failed: %s", exc)
         late, late_samples = sender.take_late_refusals()
         return self._result(failed + late, lost + late_samples, datagrams)
+
+    def _datagrams(self, batch: Batch) -> Iterator[tuple[bytes, int]]:
+        """Yield ``(datagram, samples it carries)``: the batch's lines packed into at most ``max_packet`` bytes."""
+        limit = self.settings.max_packet
+        lines: list[bytes] = []
+        size = samples = 0
+        for text, count in self._serialiser.lines(batch):
+            line = text.encode()
+            length = len(line) + 1  # with its newline, as the client sizes its buffer
+            if size and size + length > limit:  # full: send it (a line longer than a datagram travels alone)
+                yield b"\n".join(lines) + b"\n", samples
+                lines, size, samples = [], 0, 0
+            lines.append(line)
+            size += length
+            samples += count
+        if lines:
+            yield b"\n".join(lines) + b"\n", samples
 
     def _send_client(self, batch: Batch) -> SendResult:
         """A unix socket: the lines go through datadog's client (its socket, its error sorting)."""
