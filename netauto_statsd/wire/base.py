@@ -165,8 +165,9 @@ class UnusableTransport:
 
 
 def format_number(value: float) -> str:
-    """Shortest exact text for ``value``; integers without a decimal point."""
-    if isinstance(value, int) or (value.is_integer() and abs(value) < 1e15):
+    """Shortest exact text for ``value``; integers without a decimal point (``repr`` writes ``1e+16``
+    and above with an exponent, so up to there an integral float loses its ``.0``)."""
+    if isinstance(value, int) or (value.is_integer() and abs(value) < 1e16):
         return str(int(value))
     return repr(value)
 
@@ -237,9 +238,11 @@ class DogStatsdLines:
         self.constant = ",".join(_TAG_UNSAFE.sub("_", t) for t in constant_tags)
         self.max_packet = max_packet
         self.multi_value = multi_value
-        # What a histogram line adds to its values and tags (sizes its chunks; unchanged
-        # from the client-based transport so the lines are the same): prefix, constant tags, separators.
-        self.overhead = len(self.prefix) + len(",".join(constant_tags)) + 8
+        # What a histogram line adds to its values and tags (sizes its chunks, as the unix-socket
+        # path does, so the lines are the same): prefix, constant tags and the 6 bytes of ":",
+        # "|h", "|#" and the datagram's "\n" (each tag adds its length and a ","): a full chunk
+        # fills its datagram to the byte.
+        self.overhead = len(self.prefix) + len(",".join(constant_tags)) + 6
         self._tags: dict[tuple[tuple[str, str], ...], str] = {}
         #: a counter line's %-template per context, keyed by ``id(context)``: the context itself is kept
         #: alive in ``_kept`` as long as its entry, so no other object can have that id meanwhile

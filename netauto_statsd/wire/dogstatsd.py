@@ -46,7 +46,8 @@ class DogStatsdTransport:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._client: Any = None
-        self._failed_setup = False
+        #: why datadog's client could not be built (then nothing is sent, every sample counted)
+        self._setup_error: Exception | None = None
         self._lock = threading.Lock()
         self._constant_tags = [f"env:{normalise_value(settings.env)}", f"service:{normalise_value(settings.service)}"]
         self._constant_length = len(",".join(self._constant_tags))
@@ -64,6 +65,7 @@ class DogStatsdTransport:
         from datadog.dogstatsd.base import DogStatsd
 
         s = self.settings
+        # (its datagram size is ours, set at every send: see _own_limit)
         client = DogStatsd(
             socket_path=s.socket_path,
             namespace=s.namespace or None,
@@ -73,7 +75,6 @@ class DogStatsdTransport:
             origin_detection_enabled=False,
             cardinality=None,
             use_ms=False,
-            max_buffer_len=s.max_packet,
             socket_timeout=0,  # never block the flush thread
         )
         # Env-derived tags (DATADOG_TAGS, DD_VERSION, DD_ENTITY_ID) would add
@@ -85,11 +86,11 @@ class DogStatsdTransport:
         return client
 
     def _get_client(self) -> Any:
-        if self._client is None and not self._failed_setup:
+        if self._client is None and self._setup_error is None:
             try:
                 self._client = self._build_client()
-            except Exception as exc:  # a unix socket path datadog cannot use...
-                self._failed_setup = True
+            except Exception as exc:  # e.g. DD_TELEMETRY_PORT that is not a number
+                self._setup_error = exc
                 log.warning("netauto_statsd: cannot set up the DogStatsD client, sending nothing: %s", exc)
         return self._client
 
@@ -104,52 +105,51 @@ class DogStatsdTransport:
         """UDP: serialise the lines here and hand each datagram of at most ``max_packet`` bytes to the sender."""
         if self._sender is None:
             self._sender = UdpSender(*self.settings.address, self.settings.pace_burst, self.settings.pace_rate)
-        sender, limit = self._sender, self.settings.max_packet
+        sender = self._sender
         failed = lost = datagrams = handed = 0
-        lines: list[bytes] = []
-        size = samples = 0
         try:
-            # Counter lines in bulk (one text, cut at newlines into full datagrams); the last,
-            # partial datagram goes on with the other lines, exactly as if packed line by line.
-            text = self._serialiser.counter_text(batch).encode()
-            start, end = 0, len(text)
-            while end - start > limit:
-                cut = text.rfind(b"\n", start, start + limit)  # the chunk [start, cut] fits
-                if cut < start:  # a line longer than a datagram travels alone
-                    cut = text.find(b"\n", start)
-                chunk = text[start : cut + 1]
-                count = chunk.count(b"\n")
+            for payload, samples in self._datagrams(batch):
                 datagrams += 1
-                if not sender.send(chunk, count):
-                    failed, lost = failed + 1, lost + count
-                handed += count
-                start = cut + 1
-            if start < end:
-                lines.append(text[start : end - 1])  # joined with a newline to what follows
-                size, samples = end - start, text.count(b"\n", start)
-            for line_text, count in self._serialiser.lines(batch, counters=False):
-                line = line_text.encode()
-                length = len(line) + 1  # with its newline, as the client sizes its buffer
-                if size and size + length > limit:  # full: send it (a line longer than a datagram travels alone)
-                    datagrams += 1
-                    if not sender.send(b"\n".join(lines) + b"\n", samples):
-                        failed, lost = failed + 1, lost + samples
-                    handed += samples
-                    lines, size, samples = [], 0, 0
-                lines.append(line)
-                size += length
-                samples += count
-            if lines:
-                datagrams += 1
-                if not sender.send(b"\n".join(lines) + b"\n", samples):
+                if not sender.send(payload, samples):
                     failed, lost = failed + 1, lost + samples
                 handed += samples
         except Exception as exc:
             failed += 1
-            lost += max(0, len(batch) - handed)
+            lost += len(batch) - handed  # never negative: only samples of the batch are handed over
             log.debug("netauto_statsd: send failed: %s", exc)
         late, late_samples = sender.take_late_refusals()
         return self._result(failed + late, lost + late_samples, datagrams)
+
+    def _datagrams(self, batch: Batch) -> Iterator[tuple[bytes, int]]:
+        """Yield ``(datagram, samples it carries)``: the batch's lines packed into at most ``max_packet`` bytes."""
+        limit = self.settings.max_packet
+        lines: list[bytes] = []
+        size = samples = 0
+        # Counter lines in bulk (one text, cut at newlines into full datagrams); the last,
+        # partial datagram goes on with the other lines, exactly as if packed line by line.
+        text = self._serialiser.counter_text(batch).encode()
+        start, end = 0, len(text)
+        while end - start > limit:
+            cut = text.rfind(b"\n", start, start + limit)  # the chunk [start, cut] fits
+            if cut < start:  # a line longer than a datagram travels alone
+                cut = text.find(b"\n", start)
+            chunk = text[start : cut + 1]
+            yield chunk, chunk.count(b"\n")
+            start = cut + 1
+        if start < end:
+            lines.append(text[start : end - 1])  # joined with a newline to what follows
+            size, samples = end - start, text.count(b"\n", start)
+        for line_text, count in self._serialiser.lines(batch, counters=False):
+            line = line_text.encode()
+            length = len(line) + 1  # with its newline, as the client sizes its buffer
+            if size and size + length > limit:  # full: send it (a line longer than a datagram travels alone)
+                yield b"\n".join(lines) + b"\n", samples
+                lines, size, samples = [], 0, 0
+            lines.append(line)
+            size += length
+            samples += count
+        if lines:
+            yield b"\n".join(lines) + b"\n", samples
 
     def _send_client(self, batch: Batch) -> SendResult:
         """A unix socket: the lines go through datadog's client (its socket, its error sorting)."""
@@ -157,8 +157,9 @@ class DogStatsdTransport:
         if client is None:
             return SendResult(1 if len(batch) else 0, len(batch))
         # The client's own size-triggered flush would hide its result, so we
-        # size the datagrams here (at least what its serializer writes) and
-        # flush each one explicitly: every failed packet is counted.
+        # size the datagrams here (exactly what its serializer writes, with the
+        # newline: the UDP path's datagrams) and flush each one explicitly: every
+        # failed packet is counted.
         const = self._constant_length
         prefix = len(self.settings.namespace) + 1 if self.settings.namespace else 0
         limit = self.settings.max_packet
@@ -166,14 +167,17 @@ class DogStatsdTransport:
         size = samples = 0
         client.open_buffer()
         try:
+            _own_limit(client, limit)
             for method, metric, value, tags, rate, count in self._lines(batch):
-                length = prefix + len(metric) + len(value) + sum(len(t) + 1 for t in tags) + const + 8
+                # ":", "|h", "|#" and the "\n" joining it to the next line: 6 bytes; each tag adds a ","
+                length = prefix + len(metric) + len(value) + sum(len(t) + 1 for t in tags) + const + 6
                 if rate != 1:
                     length += len(str(rate)) + 2
                 if size and size + length > limit:
                     datagrams += 1
                     if not client.flush():
                         failed, lost = failed + 1, lost + samples
+                    _own_limit(client, limit)
                     handed += samples
                     size = samples = 0
                 if rate == 1:
@@ -182,14 +186,13 @@ class DogStatsdTransport:
                     client._report(metric, "h", value, tags, rate, sampling=False)
                 size += length
                 samples += count
-            if size:
+            if size:  # the last datagram: nothing after it can fail, so ``handed`` stays as it is
                 datagrams += 1
                 if not client.flush():
                     failed, lost = failed + 1, lost + samples
-                handed += samples
         except Exception as exc:
             failed += 1
-            lost += max(0, len(batch) - handed)
+            lost += len(batch) - handed  # never negative: only samples of the batch are handed over
             log.debug("netauto_statsd: send failed: %s", exc)
         finally:
             client.close_buffer()
@@ -239,3 +242,15 @@ class DogStatsdTransport:
                     self._client.close_socket()
                 except Exception as exc:
                     log.debug("netauto_statsd: close failed: %s", exc)
+
+
+def _own_limit(client: Any, limit: int) -> None:
+    """Hold datadog's client to our datagram size, so that it never flushes on its own (a flush whose
+    result it would keep to itself).
+
+    Its own limit (``max_buffer_len``, else 8,192 bytes) holds only while its socket is connected:
+    before the first connection and after a failed send closed it, it falls back to 1,432 bytes (its
+    UDP size), which cut our first datagram in two when ``max_packet`` was larger. The socket changes
+    only inside a flush, so the limit is set at the start of a send and after every flush.
+    """
+    client._max_payload_size = limit

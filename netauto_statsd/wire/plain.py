@@ -39,30 +39,18 @@ class PlainStatsdTransport:
         import statsd.client.base
         import statsd.client.udp  # noqa: F401
 
-        self.settings = settings
-        self._client: Any = None
-        self._failed_setup = False
         self._lock = threading.Lock()
         self._constant = (normalise_value(settings.env), normalise_value(settings.service))
-
-    def _get_client(self) -> Any:
-        if self._client is None and not self._failed_setup:
-            try:
-                self._client = _counting_client(self.settings)
-            except Exception as exc:  # unresolvable host, missing package...
-                self._failed_setup = True
-                log.warning("netauto_statsd: cannot set up the StatsD client, sending nothing: %s", exc)
-        return self._client
+        # Only objects: the socket is opened (and the host resolved) at the first send, where
+        # a failure is counted like any other.
+        self._client = _counting_client(settings)
 
     def send(self, batch: Batch) -> SendResult:
         """Send ``batch``; return the number of packets (and samples) that failed."""
         with self._lock:
-            client = self._get_client()
-            if client is None:
-                return SendResult(1 if len(batch) else 0, len(batch))
-            client.failures = client.lost = client.datagrams = client.handed = 0
+            client = self._client
+            client.begin()
             weights = client.weights  # samples of the batch each line stands for, in line order
-            weights.clear()
             try:
                 with client.pipeline() as pipe:
                     for (metric, pairs), value in batch.counters.items():
@@ -95,15 +83,14 @@ class PlainStatsdTransport:
             except Exception as exc:
                 log.debug("netauto_statsd: plain send failed: %s", exc)
                 client.failures += 1  # the lines never handed over, besides any datagram already lost
-                client.lost += max(0, len(batch) - client.handed)
+                client.lost += len(batch) - client.handed  # never negative: only samples of the batch are handed over
             late, late_samples = client.sender.take_late_refusals()
             return SendResult(client.failures + late, client.lost + late_samples, client.datagrams)
 
     def close(self) -> None:
         """Close the socket."""
         with self._lock:
-            if self._client is not None:
-                self._client.close()
+            self._client.close()
 
 
 def _counting_client(settings: Settings) -> Any:
@@ -117,10 +104,15 @@ def _counting_client(settings: Settings) -> Any:
             self.sender = sender
             self._prefix = prefix
             self._maxudpsize = maxudpsize
-            self.failures = self.lost = self.datagrams = self.handed = 0
             #: per line queued in the pipeline, the samples of the batch it stands for (a negative
             #: gauge's leading ``0`` and the repeats of a sampled value stand for none)
             self.weights: deque[int] = deque()
+            self.begin()
+
+        def begin(self) -> None:
+            """Start a send: nothing failed, lost, sent or handed over yet, no line queued."""
+            self.failures = self.lost = self.datagrams = self.handed = 0
+            self.weights.clear()
 
         def _send(self, data: str) -> None:
             lines = data.count("\n") + 1

@@ -263,3 +263,20 @@ def test_unix_socket_missing_and_failing_after_several_datagrams_counts_every_da
     assert isinstance(result, SendResult)
     assert result.datagrams > 5
     assert (result + 0, result.samples_failed) == (result.datagrams + 1, len(batch))
+
+
+def test_unix_socket_missing_logs_what_was_not_delivered_and_no_send_failure(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A refused flush is counted and logged as such ("1 of 1 datagram(s) not delivered"), not as a failed send."""
+    transport = DogStatsdTransport(_settings(tmp_path / "no-such.socket"))
+    try:
+        with caplog.at_level(logging.DEBUG, logger="netauto_statsd"):
+            result = transport.send(_small())
+    finally:
+        transport.close()
+    assert isinstance(result, SendResult)
+    assert (result + 0, result.samples_failed, result.datagrams) == (1, len(_small()), 1) == (1, 5, 1)
+    assert [r.getMessage() for r in caplog.records if r.name == "netauto_statsd"] == [
+        "netauto_statsd: 1 of 1 datagram(s) not delivered (5 samples)"
+    ]
