@@ -13,6 +13,7 @@ import atexit
 import logging
 import multiprocessing
 import os
+import socket
 import threading
 import weakref
 from collections.abc import Callable
@@ -21,7 +22,8 @@ import pytest
 
 from netauto_statsd.config import Settings
 from netauto_statsd.emitter import Emitter, lifecycle, set_emitter
-from tests.runtime.core.wire import UdpSink, split_lines
+from netauto_statsd.tags import normalise_value
+from tests.runtime.core.wire import UdpSink, parse_dogstatsd, split_lines
 
 MakeEmitter = Callable[..., Emitter]
 RUN = {"site": "par1", "protocol": "ssh"}
@@ -51,6 +53,35 @@ def test_a_forked_childs_exit_sends_its_own_window_not_the_parents(sink: UdpSink
     assert split_lines(sink.drain()) == [LINE.format(5)], "the child sends what it counted, and only that"
     emitter.flush()
     assert split_lines(sink.drain()) == [LINE.format(2)], "the parent still owns (and sends) its own window"
+
+
+def test_a_forked_child_sends_from_its_own_socket_with_its_own_process_tag(make_emitter: MakeEmitter) -> None:
+    """The fork hook gives the child a fresh transport (never the parent's socket), a fresh process tag and
+    fresh context ids; the parent's per-process gauge is not the child's to send."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as receiver:
+        receiver.bind(("127.0.0.1", 0))
+        receiver.settimeout(10)
+        emitter = make_emitter(receiver.getsockname()[1])
+        emitter.gauge("liveview.sessions", 1, tags={"view": "/parent"})
+        emitter.flush()  # the parent's socket exists now
+        _, parent_address = receiver.recvfrom(65535)
+        pid = os.fork()
+        if pid == 0:
+            code = 1
+            try:
+                emitter.gauge("liveview.sessions", 3, tags={"view": "/child"})  # a context made in the child
+                emitter.flush()
+                code = 0
+            finally:
+                os._exit(code)
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+        datagram, child_address = receiver.recvfrom(65535)
+    assert child_address != parent_address, "the child must not send through the parent's socket"
+    (line,) = [parse_dogstatsd(text) for text in split_lines([datagram])]
+    assert (line.name, line.values) == ("netauto.liveview.sessions", (3,))
+    assert line.tag_dict["view"] == "/child"
+    assert line.tag_dict["process"] == normalise_value(f"{socket.gethostname()}-{pid}")
 
 
 def _count_five() -> None:
