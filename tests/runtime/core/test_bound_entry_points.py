@@ -162,3 +162,19 @@ def test_a_bound_counter_takes_the_largest_value_on_its_fast_path(sink: UdpSink,
     throughput.RUNS_CREATED.bind(**RUN).inc(MAX_MAGNITUDE)
     assert emitter.stats()["accepted"] == 0
     assert _values(_flushed(emitter, sink), "run.created", **RUN) == [MAX_MAGNITUDE]
+
+
+def test_a_keyword_call_with_an_undeclared_tag_keeps_no_child_for_its_declared_values(
+    sink: UdpSink, make_emitter: MakeEmitter
+) -> None:
+    """A refused call (an extra tag) must not leave a child that later calls with the declared tags alone would find."""
+    emitter = _installed(sink, make_emitter, strict=False)
+    created = throughput.RUNS_CREATED
+    created.inc(site="a0", protocol="ssh")  # installs the generated function
+    created.inc(site="par1", protocol="ssh", bogus="x")  # type: ignore[call-arg]  # refused: undeclared tag
+    created.inc(site="par1", protocol="ssh")
+    created.inc(site="par1", protocol="ssh")
+    assert emitter.stats()["rejected"] == 1
+    lines = _flushed(emitter, sink)
+    assert _values(lines, "run.created", **RUN) == [2]
+    assert _values(lines, "client.rejected", reason="unknown_tag") == [1]
