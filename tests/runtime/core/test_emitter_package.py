@@ -1,12 +1,15 @@
-"""The emitter package's own surface: ``emitter._default`` for checks, and flush hooks (``add_flush_hook``)."""
+"""The emitter package's own surface: ``emitter._default``, flush hooks (``add_flush_hook``), ``Emitter()``'s
+settings from the environment, and the texts a caller sees."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 
 import pytest
 
 import netauto_statsd.emitter as emitter_package
+from netauto_statsd.catalog import CatalogError
 from netauto_statsd.emitter import Emitter, add_flush_hook, core, set_emitter
 from tests.runtime.core.wire import UdpSink, split_lines
 
@@ -43,3 +46,47 @@ def test_a_flush_hook_runs_once_per_flush_however_often_it_is_added(sink: UdpSin
     assert len(calls) == 2 and emitter.stats()["internal_errors"] == 0
     line = "netauto.run.created:3|c|#site:par1,protocol:ssh,env:dev,service:netauto"
     assert split_lines(sink.drain()) == [line, line]
+
+
+def test_a_failing_flush_hook_is_counted_and_logged_and_the_flush_goes_on(
+    sink: UdpSink, make_emitter: MakeEmitter, caplog: pytest.LogCaptureFixture
+) -> None:
+    emitter = make_emitter(sink.port)
+
+    def broken() -> None:
+        raise RuntimeError("boom")
+
+    add_flush_hook(broken)
+    try:
+        emitter.increment("run.created", tags=RUN)
+        with caplog.at_level(logging.DEBUG, logger="netauto_statsd"):
+            emitter.flush()
+    finally:
+        core._flush_hooks.remove(broken)
+    assert emitter.stats()["internal_errors"] == 1
+    assert [r.getMessage() for r in caplog.records if r.name == "netauto_statsd"] == [
+        "netauto_statsd: flush hook failed: boom"
+    ]
+    assert split_lines(sink.drain()) == ["netauto.run.created:1|c|#site:par1,protocol:ssh,env:dev,service:netauto"]
+
+
+def test_an_emitter_made_without_settings_reads_the_environment(sink: UdpSink, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DD_AGENT_HOST", "127.0.0.1")
+    monkeypatch.setenv("DD_DOGSTATSD_PORT", str(sink.port))
+    monkeypatch.setenv("NETAUTO_STATSD_ENV", "staging")
+    emitter = Emitter()
+    try:
+        emitter.increment("run.created", tags=RUN)
+        emitter.flush()
+    finally:
+        emitter.close()
+    assert split_lines(sink.drain()) == ["netauto.run.created:1|c|#site:par1,protocol:ssh,env:staging,service:netauto"]
+
+
+def test_the_strict_message_for_a_value_outside_the_allowed_set_quotes_it(make_emitter: MakeEmitter) -> None:
+    with pytest.raises(CatalogError) as raised:
+        make_emitter().increment("run.created", tags={"site": "par1", "protocol": "SSH"})
+    assert (
+        str(raised.value)
+        == "tag 'protocol' of 'run.created' must be one of ssh, telnet, netconf, restconf, grpc, snmp; got 'SSH'"
+    )
