@@ -90,3 +90,18 @@ def test_the_strict_message_for_a_value_outside_the_allowed_set_quotes_it(make_e
         str(raised.value)
         == "tag 'protocol' of 'run.created' must be one of ssh, telnet, netconf, restconf, grpc, snmp; got 'SSH'"
     )
+
+
+def test_a_tagless_calls_resolution_is_never_used_for_a_tagged_call(sink: UdpSink, make_emitter: MakeEmitter) -> None:
+    """The resolution cache is keyed by the tags too: ``run.created`` without tags (folded to ``other``) first,
+    then with its tags, lands in two series."""
+    emitter = make_emitter(sink.port, strict=False)
+    emitter.increment("run.created")
+    emitter.increment("run.created", tags=RUN)
+    emitter.increment("run.created", tags=RUN)
+    emitter.flush()
+    assert sorted(split_lines(sink.drain())) == [
+        "netauto.client.unexpected_value:1|c|#metric:run_created,env:dev,service:netauto",
+        "netauto.run.created:1|c|#site:other,protocol:other,env:dev,service:netauto",
+        "netauto.run.created:2|c|#site:par1,protocol:ssh,env:dev,service:netauto",
+    ]
