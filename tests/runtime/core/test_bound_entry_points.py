@@ -10,6 +10,7 @@ many it keeps, and the entry points ``bound.install`` hands to the catalog.
 from __future__ import annotations
 
 import dataclasses
+import threading
 import types
 from collections.abc import Callable
 
@@ -17,6 +18,7 @@ import pytest
 
 from netauto_statsd.catalog import liveview, runner, throughput
 from netauto_statsd.emitter import Emitter, bound, fastcall, set_emitter
+from netauto_statsd.emitter.bound import BoundOutcome
 from netauto_statsd.emitter.values import MAX_MAGNITUDE
 from netauto_statsd.instrument import run_created, timed
 from tests.runtime.core.wire import Line, UdpSink, parse_dogstatsd, split_lines
@@ -178,3 +180,74 @@ def test_a_keyword_call_with_an_undeclared_tag_keeps_no_child_for_its_declared_v
     lines = _flushed(emitter, sink)
     assert _values(lines, "run.created", **RUN) == [2]
     assert _values(lines, "client.rejected", reason="unknown_tag") == [1]
+
+
+class _CountingLock:
+    """The aggregator's real lock, counting how often it is taken (``BoundOutcome`` promises once per call)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.taken = 0
+
+    def __enter__(self) -> _CountingLock:
+        self._lock.acquire()
+        self.taken += 1
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._lock.release()
+
+
+def test_an_outcome_takes_the_aggregator_lock_once_per_begin_and_once_per_end(
+    sink: UdpSink, make_emitter: MakeEmitter
+) -> None:
+    """A runner's start, then its stop, duration and bytes together: one lock each, for every value the
+    children's own fast paths take (0 and the largest value included); the numbers are the children's."""
+    emitter = _installed(sink, make_emitter)
+    outcome = BoundOutcome(
+        runner.STARTS.bind(**RUN),
+        runner.STOPS.bind(**RUN_OK),
+        runner.DURATION.bind(**RUN_OK),
+        runner.BYTES.bind(**RUN_OK),
+    )
+    largest = int(MAX_MAGNITUDE)  # exactly 1.797e308: an int the exporter takes
+    cases = [(0.0, 0), (0.25, 4446), (MAX_MAGNITUDE, 1), (0.5, largest)]
+    lock = _CountingLock()
+    emitter._agg.lock = lock  # type: ignore[assignment]
+    for first, second in cases:
+        outcome.begin()
+        outcome.end(first, second)
+    assert lock.taken == 2 * len(cases)
+    lines = _flushed(emitter, sink)
+    assert _values(lines, "runner.start", **RUN) == [4]
+    assert _values(lines, "runner.stop", **RUN_OK) == [4]
+    assert _values(lines, "runner.duration", **RUN_OK) == [first for first, _ in cases]
+    assert _values(lines, "runner.bytes", **RUN_OK) == [second for _, second in cases]
+
+
+def test_an_outcome_ending_in_a_new_epoch_resolves_again_once_and_stores_in_one_lock(
+    sink: UdpSink, make_emitter: MakeEmitter
+) -> None:
+    """A run that began before the epoch moved (here a listener change on the same emitter) ends on the fast
+    path: each child re-resolves once (one lock each, to reserve its counter) and the end takes one lock."""
+    emitter = _installed(sink, make_emitter)
+    outcome = BoundOutcome(
+        runner.STARTS.bind(**RUN),
+        runner.STOPS.bind(**RUN_OK),
+        runner.DURATION.bind(**RUN_OK),
+        runner.BYTES.bind(**RUN_OK),
+    )
+    outcome.begin()
+    emitter.listener = None  # a new epoch, same emitter and aggregator
+    lock = _CountingLock()
+    emitter._agg.lock = lock  # type: ignore[assignment]
+    outcome.end(0.25, 12)
+    assert lock.taken == 4 + 1
+    outcome.begin()
+    outcome.end(0.5, 34)
+    assert lock.taken == 4 + 1 + 2
+    lines = _flushed(emitter, sink)
+    assert _values(lines, "runner.start", **RUN) == [2]
+    assert _values(lines, "runner.stop", **RUN_OK) == [2]
+    assert _values(lines, "runner.duration", **RUN_OK) == [0.25, 0.5]
+    assert _values(lines, "runner.bytes", **RUN_OK) == [12, 34]
