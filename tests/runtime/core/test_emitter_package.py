@@ -105,3 +105,19 @@ def test_a_tagless_calls_resolution_is_never_used_for_a_tagged_call(sink: UdpSin
         "netauto.run.created:1|c|#site:other,protocol:other,env:dev,service:netauto",
         "netauto.run.created:2|c|#site:par1,protocol:ssh,env:dev,service:netauto",
     ]
+
+
+def test_a_doubled_assignment_in_an_env_file_is_an_unknown_group_name_and_ignored(
+    sink: UdpSink, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """``NETAUTO_STATSD_DISABLE=NETAUTO_STATSD_DISABLE=db`` (the name written twice): the error text already names
+    the variable, and the unknown name is still forgiven - warned about, the known groups kept, metrics sent."""
+    monkeypatch.setenv("NETAUTO_STATSD_DISABLE", "NETAUTO_STATSD_DISABLE=db,http")
+    monkeypatch.setenv("DD_AGENT_HOST", "127.0.0.1")
+    monkeypatch.setenv("DD_DOGSTATSD_PORT", str(sink.port))
+    emitter = emitter_package.get_emitter()
+    assert emitter.settings.disabled_groups == ("http",) and not emitter.settings.disabled
+    assert "ignoring the unknown names" in capfd.readouterr().err
+    emitter.increment("run.created", tags=RUN)
+    emitter.flush()
+    assert split_lines(sink.drain()) == ["netauto.run.created:1|c|#site:par1,protocol:ssh,env:dev,service:netauto"]
