@@ -3,13 +3,15 @@ settings from the environment, and the texts a caller sees."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import pickle
 from collections.abc import Callable
 
 import pytest
 
 import netauto_statsd.emitter as emitter_package
-from netauto_statsd.catalog import CatalogError
+from netauto_statsd.catalog import CatalogError, throughput
 from netauto_statsd.emitter import Emitter, add_flush_hook, core, set_emitter
 from tests.runtime.core.wire import UdpSink, split_lines
 
@@ -121,3 +123,21 @@ def test_a_doubled_assignment_in_an_env_file_is_an_unknown_group_name_and_ignore
     emitter.increment("run.created", tags=RUN)
     emitter.flush()
     assert split_lines(sink.drain()) == ["netauto.run.created:1|c|#site:par1,protocol:ssh,env:dev,service:netauto"]
+
+
+def test_an_unpickled_copy_of_a_declared_metric_shares_its_resolution_cache(make_emitter: MakeEmitter) -> None:
+    """A metric object unpickled in a worker is the declared one (equal): its calls are kept in the resolution
+    cache (one dict lookup next time) like the declared object's; a look-alike's never are."""
+    emitter = make_emitter(strict=False)
+    copy = pickle.loads(pickle.dumps(throughput.RUNS_CREATED))
+    assert copy is not throughput.RUNS_CREATED and copy == throughput.RUNS_CREATED
+    key = ("run.created", "counter", tuple(RUN.items()))
+    emitter.count("run.created", copy, 1, RUN)
+    assert list(emitter._cache) == [key]
+    emitter.count("run.created", throughput.RUNS_CREATED, 1, RUN)
+    emitter.count("run.created", copy, 1, RUN)
+    assert list(emitter._cache) == [key]
+    look_alike = dataclasses.replace(throughput.RUNS_CREATED, help="not the declared one")
+    emitter.count("run.created", look_alike, 1, {"site": "lon1", "protocol": "ssh"})
+    assert list(emitter._cache) == [key]
+    assert emitter.stats()["accepted"] == 3 and emitter.stats()["rejected"] == 1
