@@ -115,7 +115,7 @@ def test_bad_values_on_bound_children_are_refused_and_counted(sink: UdpSink, mak
 
 
 def test_the_decorated_runner_records_on_its_fast_path(sink: UdpSink, make_emitter: MakeEmitter) -> None:
-    """``@runner_lifecycle({...})`` on a plain function: start, stop, duration and bytes, one lock per end."""
+    """``@runner_lifecycle({...})`` on a plain function: start, stop, duration and bytes, no lock per call."""
     emitter = _installed(sink, make_emitter)
     sizes = [4446, 0, 12]
 
