@@ -1,0 +1,159 @@
+"""The SQLAlchemy integration's figures, value by value: pool gauges on and off, pre-ping, errors, uninstall.
+
+Real SQLite file databases and real pools; values read at the test recorder
+(``statsd_recorder``) or at a real statsd_exporter where the background
+publication is what is under test.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import create_engine, insert, select, text
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.engine import Engine
+
+from netauto_statsd.integrations._process import mark_short_lived
+from netauto_statsd.integrations.sqlalchemy import instrument_engine, uninstrument_engine
+from netauto_statsd.testing import Recorder, recording
+from tests.runtime.integrations.test_sqlalchemy import devices, make_engine, runs
+from tests.runtime.integrations.test_supported_versions import wait_for_child
+from tests.support import Exporter
+
+
+@pytest.fixture
+def engine(tmp_path: Path) -> Iterator[Engine]:
+    made = make_engine(tmp_path)
+    yield made
+    uninstrument_engine(made)
+    made.dispose()
+
+
+def pool_gauges(rec: Recorder) -> list[tuple[str, float]]:
+    return [(s.tags["state"], s.value) for s in rec.find("db.pool.connections")]
+
+
+# ------------------------------------------------------------ pool gauges
+def test_pool_gauges_false_sends_no_pool_gauge_but_every_other_figure(
+    statsd_recorder: Recorder, engine: Engine
+) -> None:
+    instrument_engine(engine, "quiet", pool_gauges=False)
+    with engine.connect() as conn:
+        conn.execute(select(runs.c.id)).all()
+    assert statsd_recorder.find("db.pool.connections") == []
+    assert statsd_recorder.total("db.query", pool="quiet", operation="select", table="runs") == 1
+    assert statsd_recorder.count("db.pool.checkout_wait", pool="quiet") == 1
+
+
+def test_pool_gauges_of_a_queue_pool_at_install_and_after_each_move(statsd_recorder: Recorder, engine: Engine) -> None:
+    instrument_engine(engine, "main")
+    assert pool_gauges(statsd_recorder) == [("size", 5)]  # the pool's size, at install
+    with engine.connect():
+        assert pool_gauges(statsd_recorder) == [("size", 5), ("checked_out", 1)]
+    assert pool_gauges(statsd_recorder) == [("size", 5), ("checked_out", 1), ("checked_out", 0)]
+    tags = {s.tags["pool"] for s in statsd_recorder.find("db.pool.connections")}
+    assert tags == {"main"}
+
+
+def _in_a_child(tmp_path: Path, short_lived: bool, gauges: bool | None) -> dict[str, Any]:
+    """Instrument a new engine in a forked child (marked short-lived or not); what it recorded."""
+    out = tmp_path / "child.json"
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            if short_lived:
+                mark_short_lived()
+            with recording() as rec:
+                engine = create_engine(f"sqlite:///{tmp_path / 'netauto.db'}", pool_size=3)
+                instrument_engine(engine, "child", pool_gauges=gauges)
+                with engine.connect() as conn:
+                    conn.execute(select(runs.c.id)).all()
+                uninstrument_engine(engine)
+                engine.dispose()
+            figures = {"gauges": pool_gauges(rec), "queries": rec.total("db.query", pool="child")}
+            out.write_text(json.dumps(figures))
+            code = 0
+        finally:
+            os._exit(code)
+    assert os.waitstatus_to_exitcode(wait_for_child(pid)) == 0
+    result: dict[str, Any] = json.loads(out.read_text())
+    return result
+
+
+@pytest.mark.parametrize(
+    ("short_lived", "gauges", "expected"),
+    [
+        (True, None, []),  # an RQ work horse: no per-process gauges by default
+        (True, True, [["size", 3], ["checked_out", 1], ["checked_out", 0]]),  # asked for: sent
+        (False, None, [["size", 3], ["checked_out", 1], ["checked_out", 0]]),  # a long-lived child's own engine
+        (False, False, []),
+    ],
+    ids=["short-lived", "short-lived-asked-for", "long-lived", "long-lived-refused"],
+)
+def test_per_process_pool_gauges_by_process_kind_and_choice(
+    tmp_path: Path, short_lived: bool, gauges: bool | None, expected: list[list[object]]
+) -> None:
+    make_engine(tmp_path).dispose()
+    figures = _in_a_child(tmp_path, short_lived, gauges)
+    assert figures == {"gauges": expected, "queries": 1}
+
+
+# -------------------------------------------------------------- errors
+def test_a_failed_pre_ping_is_an_invalidation_not_an_error(statsd_recorder: Recorder, tmp_path: Path) -> None:
+    make_engine(tmp_path).dispose()
+    engine = create_engine(f"sqlite:///{tmp_path / 'netauto.db'}", pool_pre_ping=True, pool_reset_on_return=None)
+    instrument_engine(engine, "pinged")
+    try:
+        raw = engine.raw_connection()
+        driver = raw.driver_connection
+        raw.close()  # back in the pool, idle
+        driver.close()  # ... and dead behind the pool's back, as after a server restart
+        with engine.connect() as conn:  # the pre-ping fails; the pool reconnects transparently
+            assert conn.execute(select(devices.c.name).where(devices.c.id == 1)).scalar_one() == "edge-1"
+        assert statsd_recorder.total("db.pool.invalidated", pool="pinged") == 1
+        assert statsd_recorder.find("db.error") == []
+        assert statsd_recorder.total("db.query", pool="pinged") == 1  # the ping is not a query
+    finally:
+        uninstrument_engine(engine)
+        engine.dispose()
+
+
+def test_an_error_is_tagged_with_the_driver_exception_and_the_statement_operation(
+    statsd_recorder: Recorder, engine: Engine
+) -> None:
+    instrument_engine(engine, "errs", tables={"runs"})
+    with engine.connect() as conn:
+        with pytest.raises(sa_exc.OperationalError):
+            conn.exec_driver_sql("DELETE FROM nowhere")
+        with pytest.raises(sa_exc.OperationalError):
+            conn.execute(text("UPDATE nowhere SET a = 1"))
+        with pytest.raises(sa_exc.IntegrityError):
+            conn.execute(insert(runs), [{"id": 1, "site": "a"}, {"id": 1, "site": "b"}])
+    errors = sorted(
+        (s.tags["operation"], s.tags["exception"], s.tags["pool"], s.value) for s in statsd_recorder.find("db.error")
+    )
+    assert errors == [
+        ("delete", "OperationalError", "errs", 1),
+        ("insert", "IntegrityError", "errs", 1),
+        ("update", "OperationalError", "errs", 1),
+    ]
+
+
+# ------------------------------------------------------------ uninstall
+@pytest.mark.exporter
+def test_uninstall_publishes_the_figures_still_pending(exporter: Exporter, emitter_for: Any, engine: Engine) -> None:
+    emitter = emitter_for(exporter, flush_interval=60)
+    instrument_engine(engine, "leaving", tables={"runs"})
+    with engine.connect() as conn:
+        for _ in range(3):
+            conn.execute(select(runs.c.id)).all()
+    uninstrument_engine(engine)  # before the background publish (0.25 s): uninstall hands them over
+    emitter.flush()
+    exporter.wait_value("netauto_db_queries_total", 3, pool="leaving", operation="select", table="runs")
+    exporter.wait_value("netauto_db_pool_checkout_wait_seconds_count", 1, pool="leaving")
