@@ -9,21 +9,25 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, insert, select, text
+from sqlalchemy import Column, Integer, MetaData, String, Table, TypeDecorator, create_engine, insert, select, text
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Engine
 
+from netauto_statsd.catalog import CatalogError
+from netauto_statsd.config import Settings
+from netauto_statsd.emitter import Emitter, set_emitter
 from netauto_statsd.integrations._process import mark_short_lived
 from netauto_statsd.integrations.sqlalchemy import instrument_engine, uninstrument_engine
 from netauto_statsd.testing import Recorder, recording
 from tests.runtime.integrations.test_sqlalchemy import devices, make_engine, runs
 from tests.runtime.integrations.test_supported_versions import wait_for_child
-from tests.support import Exporter
+from tests.support import Exporter, free_port
 
 
 @pytest.fixture
@@ -157,3 +161,117 @@ def test_uninstall_publishes_the_figures_still_pending(exporter: Exporter, emitt
     emitter.flush()
     exporter.wait_value("netauto_db_queries_total", 3, pool="leaving", operation="select", table="runs")
     exporter.wait_value("netauto_db_pool_checkout_wait_seconds_count", 1, pool="leaving")
+
+
+def test_an_error_before_any_statement_is_counted_as_other(statsd_recorder: Recorder, tmp_path: Path) -> None:
+    engine = create_engine(f"sqlite:///{tmp_path / 'no' / 'such' / 'dir.db'}")  # cannot be opened
+    instrument_engine(engine, "unreachable")
+    try:
+        with pytest.raises(sa_exc.OperationalError, match="unable to open database file"):
+            engine.connect()
+        errors = [(s.tags["operation"], s.tags["exception"], s.value) for s in statsd_recorder.find("db.error")]
+        assert errors == [("other", "OperationalError", 1)]
+    finally:
+        uninstrument_engine(engine)
+        engine.dispose()
+
+
+class _Checked(TypeDecorator[str]):
+    """A column type that refuses some values before they reach the driver."""
+
+    impl = String
+    cache_ok = True
+
+    def process_bind_param(self, value: str | None, dialect: Any) -> str | None:
+        if value == "refused":
+            raise ValueError("not a site")
+        return value
+
+
+def test_an_error_raised_before_the_driver_is_tagged_with_its_own_class(
+    statsd_recorder: Recorder, engine: Engine
+) -> None:
+    checked = Table("runs", MetaData(), Column("id", Integer, primary_key=True), Column("site", _Checked(16)))
+    instrument_engine(engine, "bind")
+    with engine.connect() as conn, pytest.raises(sa_exc.StatementError, match="not a site"):
+        conn.execute(insert(checked).values(id=1, site="refused"))
+    errors = [(s.tags["operation"], s.tags["exception"]) for s in statsd_recorder.find("db.error")]
+    assert errors == [("insert", "ValueError")]  # the original, not SQLAlchemy's StatementError around it
+    assert statsd_recorder.find("db.query") == []  # never reached the driver
+
+
+def test_an_engine_instrumented_again_after_uninstall_is_measured_again(
+    statsd_recorder: Recorder, engine: Engine
+) -> None:
+    instrument_engine(engine, "first")
+    uninstrument_engine(engine)
+    instrument_engine(engine, "second")
+    with engine.connect() as conn:
+        conn.execute(select(runs.c.id)).all()
+        conn.exec_driver_sql("SELECT 1").scalar()  # no parameters
+        conn.execute(insert(runs), [{"id": 1, "site": "a"}, {"id": 2, "site": "b"}])  # executemany
+    queries = sorted((s.tags["pool"], s.tags["operation"], s.tags["table"]) for s in statsd_recorder.find("db.query"))
+    assert queries == [("second", "insert", "runs"), ("second", "select", "none"), ("second", "select", "runs")]
+
+
+# --------------------------------------------------- strict mode reaches the developer
+class _NoText:
+    """An engine name the catalog cannot turn into a tag value: strict mode refuses it."""
+
+    def __str__(self) -> str:
+        raise RuntimeError("no text")
+
+
+@pytest.fixture
+def strict_emitter() -> Iterator[Emitter]:
+    """A real strict emitter sending nowhere (no test recorder: the hooks' own emissions raise)."""
+    made = Emitter(Settings(host="127.0.0.1", port=free_port(socket.SOCK_DGRAM), flush_interval=60, strict=True))
+    previous = set_emitter(made)
+    yield made
+    set_emitter(previous)
+    made.close()
+
+
+def _strict_engine(tmp_path: Path, **pool: Any) -> Engine:
+    engine = make_engine(tmp_path, **pool)
+    instrument_engine(engine, _NoText(), pool_gauges=False)  # type: ignore[arg-type]
+    return engine
+
+
+def test_strict_mode_a_pool_timeout_count_refused_by_the_catalog_is_raised(
+    strict_emitter: Emitter, tmp_path: Path
+) -> None:
+    engine = _strict_engine(tmp_path, pool_size=1, max_overflow=0, pool_timeout=0.05)
+    try:
+        with engine.connect(), pytest.raises(CatalogError, match="has no text"):
+            engine.connect()
+    finally:
+        uninstrument_engine(engine)
+        engine.dispose()
+    assert strict_emitter.stats()["internal_errors"] == 0
+
+
+def test_strict_mode_an_invalidation_count_refused_by_the_catalog_is_raised(
+    strict_emitter: Emitter, tmp_path: Path
+) -> None:
+    engine = _strict_engine(tmp_path)
+    try:
+        conn = engine.connect()
+        with pytest.raises(CatalogError, match="has no text"):
+            conn.invalidate()
+        conn.close()
+    finally:
+        uninstrument_engine(engine)
+        engine.dispose()
+    assert strict_emitter.stats()["internal_errors"] == 0
+
+
+def test_strict_mode_an_error_count_refused_by_the_catalog_is_raised(strict_emitter: Emitter, tmp_path: Path) -> None:
+    engine = _strict_engine(tmp_path)
+    try:
+        with engine.connect() as conn, pytest.raises(CatalogError, match="has no text"):
+            conn.execute(text("SELECT * FROM nowhere"))
+    finally:
+        uninstrument_engine(engine)
+        engine.dispose()
+    assert strict_emitter.stats()["internal_errors"] == 0

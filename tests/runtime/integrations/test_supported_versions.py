@@ -54,6 +54,8 @@ FAKE = "netauto_statsd.integrations.fake"
         (">=2.0,<3", "3.0.0a1", False),
         (">=10,<11", "10.2", True),  # numbers, not text ("10" < "9" as text)
         (">=9", "10", True),
+        (">=2.0", "unknown", False),  # no release number at all: read as 0
+        ("<2.0", "dev", True),
     ],
 )
 def test_a_version_is_checked_against_every_clause_of_its_range(
