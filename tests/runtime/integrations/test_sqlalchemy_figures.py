@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ import pytest
 from sqlalchemy import Column, Integer, MetaData, String, Table, TypeDecorator, create_engine, insert, select, text
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Engine
+from sqlalchemy.engine.default import DefaultExecutionContext
 
 from netauto_statsd.catalog import CatalogError
 from netauto_statsd.config import Settings
@@ -27,7 +29,7 @@ from netauto_statsd.integrations.sqlalchemy import instrument_engine, uninstrume
 from netauto_statsd.testing import Recorder, recording
 from tests.runtime.integrations.test_sqlalchemy import devices, make_engine, runs
 from tests.runtime.integrations.test_supported_versions import wait_for_child
-from tests.support import Exporter, free_port
+from tests.support import Exporter, free_port, wait_until
 
 
 @pytest.fixture
@@ -275,3 +277,119 @@ def test_strict_mode_an_error_count_refused_by_the_catalog_is_raised(strict_emit
         uninstrument_engine(engine)
         engine.dispose()
     assert strict_emitter.stats()["internal_errors"] == 0
+
+
+def test_an_engine_instrumented_without_a_name_reports_the_default_pool(
+    statsd_recorder: Recorder, engine: Engine
+) -> None:
+    instrument_engine(engine)
+    with engine.connect() as conn:
+        conn.execute(select(runs.c.id)).all()
+    assert {s.tags["pool"] for s in statsd_recorder.samples} == {"default"}
+    assert statsd_recorder.total("db.query", pool="default", operation="select", table="runs") == 1
+
+
+def test_anything_but_an_engine_is_refused_by_type(statsd_recorder: Recorder) -> None:
+    with pytest.raises(TypeError, match=r"^expected a SQLAlchemy Engine or AsyncEngine, got Connection$"):
+        instrument_engine(sqlite3.connect(":memory:"))
+
+
+# ------------------------------------------------------------ statements
+def test_with_a_test_recorder_each_statement_is_seen_at_once(statsd_recorder: Recorder, engine: Engine) -> None:
+    instrument_engine(engine, "now")
+    with engine.connect() as conn:  # no checkin yet: only the statement itself can publish
+        conn.execute(select(runs.c.id)).all()
+        assert statsd_recorder.total("db.query", pool="now", operation="select", table="runs") == 1
+        conn.execute(select(devices.c.id)).all()
+        assert statsd_recorder.total("db.query", pool="now", operation="select", table="devices") == 1
+        assert statsd_recorder.count("db.query.duration", pool="now") == 2
+
+
+def test_statements_sent_without_parameters_are_counted_and_answered(statsd_recorder: Recorder, engine: Engine) -> None:
+    instrument_engine(engine, "bare")
+    with engine.connect() as conn:
+        bare = conn.execution_options(no_parameters=True)  # the dialect's do_execute_no_params
+        assert bare.exec_driver_sql("SELECT count(*) FROM devices").scalar_one() == 5
+        with pytest.raises(sa_exc.OperationalError):
+            bare.exec_driver_sql("SELECT * FROM nowhere")
+    rec = statsd_recorder
+    assert rec.total("db.query", pool="bare", operation="select", table="devices") == 1
+    assert rec.total("db.query", pool="bare", operation="select", table="nowhere") == 1
+    assert rec.total("db.error", pool="bare", operation="select", exception="OperationalError") == 1
+
+
+def test_a_do_execute_set_on_the_dialect_before_us_gets_every_argument(
+    statsd_recorder: Recorder, engine: Engine
+) -> None:
+    dialect = engine.dialect
+    seen: list[tuple[str, object, object]] = []
+
+    def theirs(cursor: Any, statement: str, parameters: Any, context: Any = None) -> None:
+        seen.append((statement, parameters, context))
+        type(dialect).do_execute(dialect, cursor, statement, parameters, context)
+
+    dialect.do_execute = theirs  # type: ignore[method-assign]
+    try:
+        instrument_engine(engine, "under")  # ours wraps theirs
+        with engine.connect() as conn:
+            assert conn.execute(select(devices.c.name).where(devices.c.id == 3)).scalar_one() == "edge-3"
+        ((statement, parameters, context),) = seen
+        assert "FROM devices" in statement and parameters == (3,)
+        assert isinstance(context, DefaultExecutionContext) and context.statement == statement
+        assert statsd_recorder.total("db.query", pool="under", table="devices") == 1
+    finally:
+        uninstrument_engine(engine)
+        vars(dialect).pop("do_execute", None)
+
+
+def test_overflow_is_sent_when_it_changes_and_only_then(statsd_recorder: Recorder, tmp_path: Path) -> None:
+    engine = make_engine(tmp_path, pool_size=1, max_overflow=1)
+    instrument_engine(engine, "spill")
+    try:
+        first = engine.connect()  # 1 out: no overflow, as at install
+        second = engine.connect()  # 2 out: 1 beyond the pool's size
+        second.execute(select(runs.c.id)).all()  # a statement moves no pool figure
+        second.close()
+        first.close()
+        overflow = statsd_recorder.values("db.pool.connections", pool="spill", state="overflow")
+        checked_out = statsd_recorder.values("db.pool.connections", pool="spill", state="checked_out")
+        assert (overflow, checked_out) == ([1, 0], [1, 2, 1, 0])
+    finally:
+        uninstrument_engine(engine)
+        engine.dispose()
+
+
+def test_strict_mode_a_refusal_met_by_a_background_publish_is_raised_by_the_next_statement(
+    strict_emitter: Emitter, tmp_path: Path
+) -> None:
+    engine = _strict_engine(tmp_path)
+    try:
+        with engine.connect() as conn:
+
+            def refused() -> bool:
+                try:
+                    conn.execute(select(runs.c.id)).all()  # the background publish meets the refusal
+                except CatalogError as error:
+                    return "has no text" in str(error)
+                return False
+
+            wait_until(refused, 10, "the next statement to raise the publish's CatalogError")
+            conn.rollback()
+            conn.execute(select(runs.c.id)).all()  # raised once: the statements after it run
+    finally:
+        uninstrument_engine(engine)
+        engine.dispose()
+
+
+def test_an_engine_sharing_the_dialect_counts_a_statement_without_parameters_once(
+    statsd_recorder: Recorder, engine: Engine
+) -> None:
+    derived = engine.execution_options(logging_token="derived")  # shares the dialect and the pool
+    instrument_engine(engine, "main")
+    instrument_engine(derived, "derived")
+    try:
+        with derived.connect() as conn:
+            conn.execution_options(no_parameters=True).exec_driver_sql("SELECT 1").scalar()
+        assert statsd_recorder.total("db.query") == 1
+    finally:
+        uninstrument_engine(derived)
