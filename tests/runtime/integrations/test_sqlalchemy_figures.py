@@ -393,3 +393,14 @@ def test_an_engine_sharing_the_dialect_counts_a_statement_without_parameters_onc
         assert statsd_recorder.total("db.query") == 1
     finally:
         uninstrument_engine(derived)
+
+
+def test_statement_durations_are_whole_microseconds_in_seconds(statsd_recorder: Recorder, engine: Engine) -> None:
+    instrument_engine(engine, "units")
+    with engine.connect() as conn:
+        for _ in range(20):
+            conn.execute(select(runs.c.id)).all()
+    durations = statsd_recorder.values("db.query.duration", pool="units")
+    assert len(durations) == 20
+    assert all(0 <= d < 5 for d in durations), durations  # seconds
+    assert all(d == round(d, 6) for d in durations), durations  # rounded to the microsecond
