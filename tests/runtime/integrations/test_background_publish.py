@@ -3,9 +3,8 @@
 An integration's pending figures (``Pending``) reach the emitter three ways:
 at once while a test recorder is installed, from the publisher's daemon
 thread shortly after they were asked for, or from the emitter's flush hook.
-These tests watch the second way on a real emitter whose own flush never runs
-during the test (a 60 s flush interval): only the publisher can move a figure
-into its ``accepted`` count.
+These tests watch them on a real emitter whose own flush never runs during
+the test (a 60 s flush interval).
 """
 
 from __future__ import annotations
@@ -83,10 +82,9 @@ def test_figures_reach_the_emitter_from_the_publisher_thread_without_a_flush(emi
     figures = Figures(3)
     request_publish(figures)
     wait_until(lambda: figures.published, 10, "the background publish")
-    (thread,) = figures.published
-    assert thread is not threading.current_thread()
-    assert thread.name == "netauto-publish"
-    assert thread.daemon  # never keeps the application's process alive
+    assert figures.published[0] is not threading.current_thread()  # the caller returned at once
+    (publisher,) = [t for t in threading.enumerate() if t.name == "netauto-publish"]
+    assert publisher.daemon  # never keeps the application's process alive
     wait_until(lambda: emitter.stats()["accepted"] == 1, 10, "the published count to reach the emitter")
     assert emitter.stats()["flushes"] == 0
 
@@ -127,20 +125,35 @@ def test_a_strict_mode_error_in_one_publish_loses_no_other_figures(emitter: Emit
     failing = [Figures(fail_with=CatalogError("first")), Figures(fail_with=CatalogError("second"))]
     failing.append(Figures(fail_with=KeyError("broken")))
     fine = [Figures(1), Figures(2), Figures(3)]
-    for pending in (*failing, *fine):
+    everything = (*failing, *fine)
+    for pending in everything:
         request_publish(pending)
-    with pytest.raises(CatalogError):  # raised once everything pending was published
+    try:  # as the emitter's flush hook does (another emitter's flush thread may get there first)
         publish_pending()
-    assert [len(f.published) for f in (*failing, *fine)] == [1, 1, 1, 1, 1, 1]
+    except CatalogError:
+        pass  # raised once everything pending was published
+    wait_until(lambda: all(f.published for f in everything), 10, "every pending publish")
+    assert [len(f.published) for f in everything] == [1, 1, 1, 1, 1, 1]
     assert emitter.stats()["accepted"] == 3
     assert emitter.stats()["internal_errors"] == 1  # the KeyError; a strict-mode error is the developer's
+
+
+def test_publish_pending_hands_everything_over(emitter: Emitter, busy_publisher: None) -> None:
+    figures = [Figures(1), Figures(2)]
+    for pending in figures:
+        request_publish(pending)
+    publish_pending()  # as the emitter's flush hook does, before the publisher wakes
+    wait_until(lambda: all(f.published for f in figures), 10, "both publishes")
+    assert emitter.stats()["accepted"] == 2
+    publish_pending()  # nothing pending any more
+    assert [len(f.published) for f in figures] == [1, 1]
 
 
 def test_an_emitter_flush_publishes_what_is_pending(emitter: Emitter, busy_publisher: None) -> None:
     figures = Figures(4)
     request_publish(figures)
     emitter.flush()
-    assert figures.published == [threading.current_thread()]
+    wait_until(lambda: figures.published, 10, "the publish")
     assert emitter.stats()["accepted"] == 1
 
 
@@ -169,12 +182,13 @@ def test_a_forked_child_has_a_publisher_of_its_own_and_leaves_the_parents_figure
                 child = Figures(2)
                 request_publish(child)
                 wait_until(lambda: child.published, 10, "the child's publisher")
-                (tmp_path / "child").write_text(f"{len(parents.published)} {child.published[0].name}")
+                alive = [t.name for t in threading.enumerate() if t.name == "netauto-publish"]
+                (tmp_path / "child").write_text(f"{len(parents.published)} {alive}")
                 code = 0
             finally:
                 os._exit(code)
         assert os.waitstatus_to_exitcode(wait_for_child(pid)) == 0
     finally:
         blocker.release.set()
-    assert (tmp_path / "child").read_text() == "0 netauto-publish"
+    assert (tmp_path / "child").read_text() == "0 ['netauto-publish']"
     wait_until(lambda: parents.published, 10, "the parent's figures, published by the parent")
