@@ -77,7 +77,8 @@ def check_supported(integration: str, version: str | None = None) -> None:
     ...     print(exc)
     netauto_statsd.integrations.rq supports rq>=2.0,<4; found 1.16
     """
-    if version is None and integration in _checked:
+    installed = version is None
+    if installed and integration in _checked:
         return
     distribution, spec = SUPPORTED[integration]
     if version is None:
@@ -87,7 +88,8 @@ def check_supported(integration: str, version: str | None = None) -> None:
             raise UnsupportedVersionError(f"{integration} needs {distribution}{spec}; it is not installed") from None
     if not _satisfies(version, spec):
         raise UnsupportedVersionError(f"{integration} supports {distribution}{spec}; found {version}")
-    _checked.add(integration)
+    if installed:  # an explicit version says nothing about the installed one
+        _checked.add(integration)
 
 
 class Instrumentor(Generic[Target, State]):

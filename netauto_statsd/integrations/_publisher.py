@@ -19,8 +19,9 @@ import threading
 import weakref
 from typing import Protocol
 
+from netauto_statsd.catalog import CatalogError
 from netauto_statsd.emitter import add_flush_hook, get_emitter
-from netauto_statsd.guard import call, failed
+from netauto_statsd.guard import failed
 
 __all__ = ["PUBLISH_INTERVAL", "Pending", "publish_pending", "request_publish"]
 
@@ -62,12 +63,23 @@ def request_publish(pending: Pending) -> None:
 
 
 def publish_pending() -> None:
-    """Publish everything pending now, in this thread."""
+    """Publish everything pending now, in this thread.
+
+    Raises:
+        CatalogError: strict mode, the first one a publish met, once every pending one was published.
+    """
     with _lock:
         due = list(_due)
         _due.clear()
-    for pending in due:
-        call("publish", pending.publish)
+    error: CatalogError | None = None
+    for pending in due:  # one failing publish never loses the figures of the others
+        try:
+            pending.publish()
+        except Exception as exc:
+            caught = failed("publish", exc, defer=True)  # anything but a CatalogError: counted, None
+            error = error if error is not None else caught
+    if error is not None:
+        raise error
 
 
 def _run() -> None:

@@ -94,6 +94,8 @@ def workload(engine: Engine) -> list[Any]:
         ("WITH r AS (SELECT id FROM runs) DELETE FROM chunks WHERE run_id IN (SELECT id FROM r)", ("delete", "chunks")),
         ("WITH r AS (SELECT 1) SELECT * FROM r", ("select", "r")),
         ("PRAGMA user_version", ("other", "none")),
+        ('SELECT * FROM "XrayX"', ("select", "XrayX")),  # only the quotes are taken off
+        ("INSERT INTO [Xs]", ("insert", "Xs")),
         ("CREATE TABLE runs (id INTEGER)", ("other", "none")),
         ("", ("other", "none")),
     ],
