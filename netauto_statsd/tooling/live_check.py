@@ -272,7 +272,7 @@ def judge(sent: dict[str, list[Expected]], got: Readings, version: str = "") -> 
     loss and those contexts.
     """
     errors = got.errors
-    reasons = sorted(k.split("{reason=", 1)[1].rstrip("}") for k, v in errors.items() if "{reason=" in k and v)
+    reasons = sorted(k.partition("{reason=")[2].removesuffix("}") for k, v in errors.items() if "{reason=" in k and v)
     causes = _losses(got)
     problems: list[LiveProblem] = []
     lost: list[str] = []
