@@ -258,7 +258,7 @@ def _losses(got: Readings) -> list[str]:
     causes = [f"[{transport}] the client could not send {n} packet(s)" for transport, n in got.failed.items() if n]
     if got.dropped:
         causes.append(f"the exporter's socket dropped {got.dropped} datagram(s) (its receive buffer was full)")
-    queue = got.errors.get(_QUEUE_DROPS, 0.0)
+    queue = got.errors.get(_QUEUE_DROPS)
     if queue:
         causes.append(f"the exporter dropped {queue:g} packet(s) its queue had no room for ({_QUEUE_DROPS})")
     return causes
