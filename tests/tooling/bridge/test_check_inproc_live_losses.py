@@ -65,8 +65,11 @@ def failures_into_a_full_socket(transport: str) -> int:
 
 
 @pytest.mark.exporter
-def test_packets_the_client_could_not_send_are_a_loss_not_the_mappings(exporter_binary: str, tmp_path: Path) -> None:
+def test_packets_the_client_could_not_send_are_a_loss_not_the_mappings(
+    exporter_binary: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Before: every context was reported as `did not produce`, each with "this rule makes the exporter differ"."""
+    monkeypatch.delenv("NETAUTO_STATSD_EXPORTER_COMPAT", raising=False)  # the same wire as the client below
     binary = wrapper(tmp_path, TINY_BUFFER.format(real=exporter_binary))
     dogstatsd, statsd = failures_into_a_full_socket("dogstatsd"), failures_into_a_full_socket("statsd")
     assert dogstatsd > 0 and statsd > 0
