@@ -15,16 +15,14 @@ statsd_exporter as the proof asks (its flags, its ports) and changes one thing:
 
 from __future__ import annotations
 
-import socket
+import re
 import sys
 from pathlib import Path
 
 import pytest
 
 from netauto_statsd.catalog import Metric, find
-from netauto_statsd.config import Settings
-from netauto_statsd.emitter import Emitter
-from netauto_statsd.tooling.live_check import LOSS_FIX, live_check, send_traffic
+from netauto_statsd.tooling.live_check import LOSS_FIX, live_check
 from tests.support import MAPPING
 
 LOST = "traffic was lost on the way to the exporter: "
@@ -49,40 +47,27 @@ os.execv({real!r}, [{real!r}, *sys.argv[1:], "--statsd.read-buffer=1"])
 """
 
 
-def failures_into_a_full_socket(transport: str) -> int:
-    """Packets the client counts as not sent when it sends the proof's traffic into a socket without room."""
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as full:
-        full.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1)
-        full.bind(("127.0.0.1", 0))
-        settings = Settings(host="127.0.0.1", port=full.getsockname()[1], transport=transport, namespace="netauto",
-                            env=f"check-{transport}", service="netauto", strict=True)  # fmt: skip
-        emitter = Emitter(settings)
-        try:
-            send_traffic(emitter, metrics())
-            return emitter.stats()["packets_failed"]
-        finally:
-            emitter.close()
-
-
 @pytest.mark.exporter
-def test_packets_the_client_could_not_send_are_a_loss_not_the_mappings(
-    exporter_binary: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Before: every context was reported as `did not produce`, each with "this rule makes the exporter differ"."""
-    monkeypatch.delenv("NETAUTO_STATSD_EXPORTER_COMPAT", raising=False)  # the same wire as the client below
+def test_packets_the_client_could_not_send_are_a_loss_not_the_mappings(exporter_binary: str, tmp_path: Path) -> None:
+    """Before: every context was reported as `did not produce`, each with "this rule makes the exporter differ".
+
+    How many packets a wire takes depends on where the client's flush thread cuts the traffic (one more
+    packet when it flushes in the middle): the counts are read from the finding, the rest is exact.
+    """
     binary = wrapper(tmp_path, TINY_BUFFER.format(real=exporter_binary))
-    dogstatsd, statsd = failures_into_a_full_socket("dogstatsd"), failures_into_a_full_socket("statsd")
-    assert dogstatsd > 0 and statsd > 0
     result = live_check(binary, MAPPING, metrics(), "netauto", plain=True, timeout=1.0)
-    assert result.problems == [
-        (
-            f"{LOST}[dogstatsd] the client could not send {dogstatsd} packet(s); [statsd] the client could not send "
-            f"{statsd} packet(s) (4 context(s) arrived short, not compared with the mapping: dogstatsd:run.created, "
-            "dogstatsd:runner.duration, statsd:run.created, statsd:runner.duration)",
-            LOSS_FIX,
-            None,
-        )
-    ]
+    assert len(result.problems) == 1
+    problem, fix, metric = result.problems[0]
+    found = re.fullmatch(
+        re.escape(LOST) + r"\[dogstatsd\] the client could not send (\d+) packet\(s\); \[statsd\] the client could "
+        r"not send (\d+) packet\(s\) " + re.escape("(4 context(s) arrived short, not compared with the mapping: "
+        "dogstatsd:run.created, dogstatsd:runner.duration, statsd:run.created, statsd:runner.duration)"),
+        problem,
+    )  # fmt: skip
+    assert found is not None, problem
+    dogstatsd, statsd = int(found[1]), int(found[2])
+    assert 0 < dogstatsd < statsd  # the plain wire sends one value per line: many more packets for the burst
+    assert (fix, metric) == (LOSS_FIX, None)
     assert result.notes == [
         f"live proof against {binary}: 2 metrics x 2 wire format(s), 4 contexts compared sample for sample"
     ]
