@@ -10,7 +10,11 @@ their ``process`` tag. Then the exporter's ``/metrics``
 is compared with what was sent, sample for sample: series name, type, label
 names, counter totals, gauge values, histogram counts and sums; and the
 exporter's own error counters must not have moved. A rejected line is reported
-with the wire feature the exporter lacks and the setting that fixes it.
+with the wire feature the exporter lacks and the setting that fixes it. Traffic
+lost on the way (packets the client could not send, datagrams the kernel dropped
+at the exporter's full socket, packets the exporter's own queue dropped) is one
+finding that names the loss: a context that arrived short after it is not blamed
+on the mapping.
 """
 
 from __future__ import annotations
