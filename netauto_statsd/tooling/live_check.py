@@ -10,7 +10,11 @@ their ``process`` tag. Then the exporter's ``/metrics``
 is compared with what was sent, sample for sample: series name, type, label
 names, counter totals, gauge values, histogram counts and sums; and the
 exporter's own error counters must not have moved. A rejected line is reported
-with the wire feature the exporter lacks and the setting that fixes it.
+with the wire feature the exporter lacks and the setting that fixes it. Traffic
+lost on the way (packets the client could not send, datagrams the kernel dropped
+at the exporter's full socket, packets the exporter's own queue dropped) is one
+finding that names the loss: a context that arrived short after it is not blamed
+on the mapping.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from netauto_statsd.tooling.exporter import (
     SELF_ERRORS,
     ThrowawayExporter,
 )
+from netauto_statsd.wire.receiver import ReceiverProbe
 
 #: Observations sent per histogram context: more than one, so the client packs a multi-value line.
 HISTOGRAM_SECONDS = (0.005, 0.02, 0.12, 0.35, 1.5)
@@ -45,6 +50,8 @@ BURST = SAMPLES_PER_CONTEXT + 7_232
 #: Increments sent per counter context (total 6), and the value each gauge is set to.
 COUNTER_INCREMENTS = (1, 2, 3)
 GAUGE_VALUE = 7.0
+#: Seconds the proof waits for everything it sent to land at the exporter (it ends as soon as it has).
+ARRIVAL_TIMEOUT = 15.0
 _PROM_TYPE = {"counter": "counter", "gauge": "gauge", "histogram": "histogram"}
 _COMPAT_VARIABLE = COMPAT_SETTING.split("=", 1)[0]
 _MULTI_VALUE = "v" + ".".join(str(p) for p in MULTI_VALUE_SINCE)
@@ -198,6 +205,116 @@ def _settings_env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if k == _COMPAT_VARIABLE}
 
 
+def all_arrived(sent: dict[str, list[Expected]], families: dict[str, Any]) -> bool:
+    """Everything ``sent`` (per env) landed; or lines were rejected and everything but the (lost) histograms landed."""
+    wants = [(env, w) for env, ws in sent.items() for w in ws]
+    if all(arrived(w, families, env) for env, w in wants):
+        return True
+    rejected = families.get("statsd_exporter_sample_errors")
+    if rejected is None or not sum(s.value for s in rejected.samples):
+        return False
+    return all(arrived(w, families, env) for env, w in wants if w.metric.type != "histogram")
+
+
+def arrived_short(want: Expected, families: dict[str, Any], env: str) -> bool:
+    """Whether less arrived for ``want`` than was sent: nothing, fewer observations, a smaller counter total.
+
+    What lost datagrams do; a wrong rule changes a name, type, label or unit instead (a wrong ``scale``
+    changes a sum, not a count).
+    """
+    family = families.get(_family_name(want.metric))
+    samples = [s for s in family.samples if s.labels.get("env") == env] if family is not None else []
+    samples = _context(samples, want.metric)
+    if not samples:
+        return True
+    if want.metric.type == "histogram":
+        return bool(sum(s.value for s in samples if s.name.endswith("_count")) < want.count)
+    return want.metric.type == "counter" and bool(sum(s.value for s in samples) < want.value)
+
+
+@dataclass
+class Readings:
+    """What the live proof read back: the exporter's families and own counters, and the traffic lost on the way."""
+
+    families: dict[str, Any]
+    #: :meth:`~netauto_statsd.tooling.exporter.ThrowawayExporter.self_errors`
+    errors: dict[str, float]
+    #: per wire format: packets the client could not send
+    failed: dict[str, int] = field(default_factory=dict)
+    #: datagrams the kernel dropped at the exporter's socket (its receive buffer was full)
+    dropped: int = 0
+
+
+#: The fix of lost traffic: it says nothing about the mapping.
+LOSS_FIX = (
+    "the exporter did not take all of the proof's traffic (a busy machine, or a small `--statsd.read-buffer`): "
+    "run check again; nothing here points at the mapping"
+)
+_QUEUE_DROPS = "statsd_exporter_udp_packet_drops_total"
+#: Counters :func:`judge` reads in its own way (the rest must stay 0).
+_READ_APART = ("drop_actions", _QUEUE_DROPS, "statsd_exporter_sample_errors_total")
+
+
+def _first_names(names: list[str]) -> str:
+    return ", ".join(names[:4]) + (", ..." if len(names) > 4 else "")
+
+
+def _losses(got: Readings) -> list[str]:
+    """Where the proof's traffic was lost, one phrase each."""
+    causes = [f"[{transport}] the client could not send {n} packet(s)" for transport, n in got.failed.items() if n]
+    if got.dropped:
+        causes.append(f"the exporter's socket dropped {got.dropped} datagram(s) (its receive buffer was full)")
+    queue = got.errors.get(_QUEUE_DROPS)
+    if queue:
+        causes.append(f"the exporter dropped {queue:g} packet(s) its queue had no room for ({_QUEUE_DROPS})")
+    return causes
+
+
+def judge(sent: dict[str, list[Expected]], got: Readings, version: str = "") -> list[LiveProblem]:
+    """Every way the exporter's view differs from what was ``sent`` (per env), each with its fix.
+
+    A context that arrived short after traffic was lost on its way (the client could not send, the
+    exporter's socket or queue dropped datagrams) is not blamed on the mapping: one finding names the
+    loss and those contexts.
+    """
+    errors = got.errors
+    reasons = sorted(k.partition("{reason=")[2].removesuffix("}") for k, v in errors.items() if "{reason=" in k and v)
+    causes = _losses(got)
+    problems: list[LiveProblem] = []
+    lost: list[str] = []
+    short: list[str] = []
+    for env, wants in sent.items():
+        transport = env.removeprefix("check-")
+        excused = bool(got.failed.get(transport) or got.dropped or errors.get(_QUEUE_DROPS))
+        for want in wants:
+            found = compare(want, got.families, env)
+            if reasons and want.metric.type == "histogram" and any("did not produce" in p for p in found):
+                lost.append(f"{transport}:{want.metric.name}")
+            elif excused and arrived_short(want, got.families, env):
+                short.append(f"{transport}:{want.metric.name}")
+            else:
+                fix = (
+                    f"this rule makes the exporter differ from the contract declared in `{want.metric.module}` "
+                    "(name, type, labels, unit): compare it with `netauto-statsd mapping`"
+                )
+                problems += [(f"[{transport}] {problem}", fix, want.metric) for problem in found]
+    if causes:
+        problem = "traffic was lost on the way to the exporter: " + "; ".join(causes)
+        if short:
+            problem += f" ({len(short)} context(s) arrived short, not compared with the mapping: {_first_names(short)})"
+        problems.insert(0, (problem, LOSS_FIX, None))
+    for reason in reasons:
+        problem, fix = _wire_fix(reason, version)
+        if lost:
+            problem += f" ({len(lost)} histogram context(s) lost: {_first_names(lost)})"
+        problems.append((problem, fix, None))
+    for key, total in sorted(errors.items()):
+        if total and key not in _READ_APART and "{reason=" not in key:
+            fix = "read the exporter's log; every sample must map cleanly"
+            problems.append((f"the exporter counted {total:g} in {key}", fix, None))
+    return problems
+
+
 def live_check(
     binary: str,
     mapping: Path,
@@ -205,7 +322,7 @@ def live_check(
     namespace: str,
     plain: bool = True,
     version: str = "",
-    timeout: float = 15.0,
+    timeout: float = ARRIVAL_TIMEOUT,
 ) -> LiveResult:
     """Start ``binary`` with ``mapping``, send every metric in each wire format, return what disagrees.
 
@@ -218,63 +335,26 @@ def live_check(
     base = from_env(_settings_env())
     with ThrowawayExporter(binary, mapping, extra=("--statsd.event-flush-interval=50ms",)) as exporter:
         sent: dict[str, list[Expected]] = {}
+        failed: dict[str, int] = {}
         for transport in formats:
             env = f"check-{transport}"
+            # the `service` tag keeps its default, "netauto" (_settings_env() passes no setting for it)
             settings = replace(
                 base, host="127.0.0.1", port=exporter.udp_port, transport=transport, strict=True,
-                namespace=namespace, env=env, service="netauto",
+                namespace=namespace, env=env,
             )  # fmt: skip
             emitter = Emitter(settings)
             try:
                 sent[env] = send_traffic(emitter, metrics)
-                failed = emitter.stats()["packets_failed"]
+                failed[transport] = emitter.stats()["packets_failed"]
             finally:
                 emitter.close()
-            if failed:
-                result.problems.append(
-                    (f"[{transport}] the client could not send {failed} packet(s)", "see the client's log", None)
-                )
-
-        def all_arrived(families: dict[str, Any]) -> bool:
-            """Everything landed; or lines were rejected and everything but the (lost) histograms landed."""
-            wants = [(env, w) for env, ws in sent.items() for w in ws]
-            if all(arrived(w, families, env) for env, w in wants):
-                return True
-            rejected = families.get("statsd_exporter_sample_errors")
-            if rejected is None or not sum(s.value for s in rejected.samples):
-                return False
-            return all(arrived(w, families, env) for env, w in wants if w.metric.type != "histogram")
-
-        families = exporter.poll(exporter.families, all_arrived, timeout)
-        errors = exporter.self_errors()
-        reasons = sorted(k.split("{reason=", 1)[1].rstrip("}") for k, v in errors.items() if "{reason=" in k and v)
-        lost: list[str] = []
-        for env, wants in sent.items():
-            transport = env.removeprefix("check-")
-            for want in wants:
-                for problem in compare(want, families, env):
-                    if reasons and want.metric.type == "histogram" and "did not produce" in problem:
-                        lost.append(f"{transport}:{want.metric.name}")
-                        continue
-                    result.problems.append(
-                        (
-                            f"[{transport}] {problem}",
-                            f"this rule makes the exporter differ from the contract declared in `{want.metric.module}` "
-                            "(name, type, labels, unit): compare it with `netauto-statsd mapping`",
-                            want.metric,
-                        )
-                    )
-        for reason in reasons:
-            problem, fix = _wire_fix(reason, version)
-            if lost:
-                problem += (
-                    f" ({len(lost)} histogram context(s) lost: {', '.join(lost[:4])}{', ...' if len(lost) > 4 else ''})"
-                )
-            result.problems.append((problem, fix, None))
-        for key, total in sorted(errors.items()):
-            if total and key not in ("drop_actions", "statsd_exporter_sample_errors_total") and "{reason=" not in key:
-                fix = "read the exporter's log; every sample must map cleanly"
-                result.problems.append((f"the exporter counted {total:g} in {key}", fix, None))
+        families = exporter.poll(exporter.families, lambda families: all_arrived(sent, families), timeout)
+        probe = ReceiverProbe(exporter.udp_port)
+        dropped = probe.drops()
+        probe.close()
+        got = Readings(families, exporter.self_errors(), failed, dropped or 0)
+        result.problems = judge(sent, got, version)
         samples = sum(len(w) for w in sent.values())
         result.notes.append(
             f"live proof against {binary}{f' {version}' if version else ''}: {len(metrics)} metrics x "
@@ -283,4 +363,18 @@ def live_check(
     return result
 
 
-__all__ = ["BURST", "SELF_ERRORS", "Expected", "LiveResult", "compare", "live_check", "sample_tags", "send_traffic"]
+__all__ = [
+    "BURST",
+    "LOSS_FIX",
+    "SELF_ERRORS",
+    "Expected",
+    "LiveResult",
+    "Readings",
+    "all_arrived",
+    "arrived_short",
+    "compare",
+    "judge",
+    "live_check",
+    "sample_tags",
+    "send_traffic",
+]

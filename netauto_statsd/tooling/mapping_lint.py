@@ -151,6 +151,15 @@ def lint_mapping(path: Path, report: Report) -> list[Rule]:
     for key_node, value_node in _mapping_items(root):
         if key_node.value != "mappings":
             continue
+        if not isinstance(value_node, yaml.SequenceNode):  # `mappings:` alone (null) is an empty list
+            if value_node.tag != "tag:yaml.org,2002:null":
+                report.error(
+                    where,
+                    value_node.start_mark.line + 1,
+                    "`mappings:` is not a list of rules",
+                    "write each rule as a `- match: ...` item under `mappings:`",
+                )
+            continue
         for index, rule_node in enumerate(value_node.value):
             rule = _lint_rule(where, index, rule_node, defaults, report)
             if rule is not None:

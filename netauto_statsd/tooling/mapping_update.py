@@ -83,7 +83,7 @@ def _move_trailing_comment(source: Any, target: Any) -> None:
         return
     node, key = holder
     entry = node.ca.items.get(key)
-    if not entry or len(entry) < 3 or entry[2] is None:
+    if not entry or entry[2] is None:  # ruamel's comment entries have 4 slots; [2] follows the key
         return
     token, entry[2] = entry[2], None
     into_node, into_key = into
@@ -116,7 +116,7 @@ def update_mapping(path: Path, metrics: Iterable[Metric], namespace: str, plain:
         lines = render_rule(item.metric, namespace, plain=item.plain)
         new.append(yaml.load("\n".join(line[2:] for line in lines))[0])
         added.append(new[-1]["match"])
-    if 0 < drop_at <= len(mappings) and drop_at < len(mappings):
+    if 0 < drop_at < len(mappings):
         _move_trailing_comment(mappings[drop_at - 1], new[-1])
     for offset, rule in enumerate(new):
         mappings.insert(drop_at + offset, rule)

@@ -30,6 +30,8 @@ _HEADER = struct.Struct("=IHHII")  # nlmsghdr
 _ATTR = struct.Struct("=HH")  # rtattr
 #: inet_diag_msg: family, state, timer, retrans (4 bytes), inet_diag_sockid (48), expires..inode (20)
 _SPORT_AT, _MSG_SIZE = 4, 72
+#: index of ``drops`` in ``meminfo`` (``SK_MEMINFO_DROPS``)
+_DROPS = 8
 
 
 class ReceiverProbe:
@@ -61,6 +63,19 @@ class ReceiverProbe:
             self.unavailable = True
             return None
         return min(meminfo[1] - meminfo[0] for meminfo in found)
+
+    def drops(self) -> int | None:
+        """Datagrams the kernel dropped at the matching socket(s), their receive buffer full; ``None``: unknown.
+
+        The exporter never sees these (no counter of its own moves): ``ss -uam`` shows them as ``d...``.
+        """
+        if self.unavailable:
+            return None
+        try:
+            found = [meminfo for family in (socket.AF_INET, socket.AF_INET6) for meminfo in self._query(family)]
+        except (OSError, struct.error):
+            return None
+        return sum(meminfo[_DROPS] for meminfo in found) if found else None
 
     def _query(self, family: int) -> list[tuple[int, ...]]:
         if self._netlink is not None and self._pid != os.getpid():  # a forked child: never share the parent's

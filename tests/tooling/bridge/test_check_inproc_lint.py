@@ -66,6 +66,21 @@ def test_a_file_that_is_not_a_mapping_is_one_finding(tmp_path: Path, text: str) 
     ]
 
 
+@pytest.mark.parametrize(("text", "line"), [("mappings: 3\n", 1), ("defaults: {}\nmappings:\n  match: a\n", 3)])
+def test_mappings_that_are_not_a_list_are_one_finding_not_a_crash(tmp_path: Path, text: str, line: int) -> None:
+    """Before: a traceback (`'str' object has no attribute 'start_mark'`) from `check` and `mapping --update`."""
+    rules, errors, _, where = lint(tmp_path, text)
+    assert rules == []
+    assert errors == [
+        Finding(where, line, "`mappings:` is not a list of rules",
+                "write each rule as a `- match: ...` item under `mappings:`")
+    ]  # fmt: skip
+
+
+def test_mappings_left_empty_is_an_empty_list(tmp_path: Path) -> None:
+    assert lint(tmp_path, "mappings:\n")[:3] == ([], [], [])
+
+
 def test_unknown_keys_are_errors_with_the_closest_key(tmp_path: Path) -> None:
     text = (
         "default:\n  observer_type: histogram\n"  # line 1

@@ -282,6 +282,21 @@ def test_the_live_proof_sends_under_the_namespace_it_is_given(exporter_binary: s
 
 
 @pytest.mark.exporter
+def test_the_live_proof_proves_both_wires_unless_told_otherwise(exporter_binary: str) -> None:
+    """`plain` defaults to on (both wire formats) and `version` to none named."""
+    from netauto_statsd.catalog import find
+    from netauto_statsd.tooling.live_check import live_check
+
+    metric = find("run.created")
+    assert metric is not None
+    result = live_check(exporter_binary, MAPPING, [metric], "netauto")
+    assert (result.problems, result.notes) == (
+        [],
+        [f"live proof against {exporter_binary}: 1 metrics x 2 wire format(s), 2 contexts compared sample for sample"],
+    )
+
+
+@pytest.mark.exporter
 def test_an_exporter_older_than_v0_27_1_passes_with_the_compatibility_setting(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -180,6 +180,14 @@ def test_update_refuses_a_file_without_mappings(tmp_path: Path) -> None:
         update_mapping(path, METRICS, NAMESPACE)
 
 
+def test_update_refuses_mappings_that_are_not_a_list_and_leaves_the_file_alone(tmp_path: Path) -> None:
+    """Before: an AttributeError traceback from the lint."""
+    path = write(tmp_path, "mappings: 3\n")
+    with pytest.raises(ValueError, match=rf"^{path}:1: `mappings:` is not a list of rules$"):
+        update_mapping(path, METRICS, NAMESPACE)
+    assert path.read_text() == "mappings: 3\n"
+
+
 def test_update_of_an_empty_mappings_list_adds_everything(tmp_path: Path) -> None:
     path = write(tmp_path, "mappings: []\n")
     assert len(update_mapping(path, METRICS, NAMESPACE)) == 2 * len(METRICS)
