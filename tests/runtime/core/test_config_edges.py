@@ -1,0 +1,75 @@
+"""The edges of the settings: port bounds, unix socket paths, the bad-configuration warning.
+
+Written for mutants of ``netauto_statsd.config`` that survived the suite
+(docs/testing.md, "Mutation testing"): the ends of the port range, a unix URL
+naming no path, and the warning's exact text in the log and on a block-buffered
+stderr.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+import pytest
+
+from netauto_statsd.config import ConfigError, from_env, warn_bad_configuration
+
+
+@pytest.mark.parametrize("port", [1, 65535])
+def test_the_ends_of_the_port_range_are_accepted_in_both_variables(port: int) -> None:
+    assert from_env({"DD_DOGSTATSD_PORT": str(port)}).port == port
+    assert from_env({"DD_DOGSTATSD_URL": f"udp://127.0.0.1:{port}"}).port == port
+
+
+@pytest.mark.parametrize("port", ["0", "65536", "-1", "-2"])
+def test_ports_beyond_the_range_are_refused_in_both_variables(port: str) -> None:
+    with pytest.raises(ConfigError, match=r"DD_DOGSTATSD_PORT='.*': the port must be a number within 1\.\.65535"):
+        from_env({"DD_DOGSTATSD_PORT": port})
+    with pytest.raises(ConfigError, match=r"the port must be a number within 1\.\.65535") as caught:
+        from_env({"DD_DOGSTATSD_URL": f"udp://127.0.0.1:{port}"})
+    assert caught.value.setting == "DD_DOGSTATSD_URL"
+
+
+@pytest.mark.parametrize("url", ["unix://", "unix:///", "unixgram:////", "unixstream://"])
+def test_a_unix_url_without_a_path_is_refused(url: str) -> None:
+    with pytest.raises(ConfigError, match="names no socket path") as caught:
+        from_env({"DD_DOGSTATSD_URL": url})
+    assert caught.value.setting == "DD_DOGSTATSD_URL"
+
+
+@pytest.mark.parametrize("url", ["unix:///XX", "unix://X", "unixgram:///run/X/X.sock"])
+def test_a_unix_url_with_any_path_is_the_socket(url: str) -> None:
+    settings = from_env({"DD_DOGSTATSD_URL": url})
+    assert (settings.socket_path, settings.host, settings.port) == (url, None, None)
+
+
+def test_a_config_error_made_without_a_setting_names_none() -> None:
+    error = ConfigError("something is wrong")
+    assert (str(error), error.setting) == ("something is wrong", "")
+
+
+def test_the_warning_is_logged_and_reaches_a_block_buffered_stderr_at_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An app may point ``sys.stderr`` at a file (fully buffered): the warning must not wait in its buffer."""
+    expected = (
+        "netauto_statsd: bad configuration, NO metrics will be sent: "
+        "NETAUTO_STATSD_FLUSH_INTERVAL='abc' is not a number (configure() raises this error)"
+    )
+    error = ConfigError("NETAUTO_STATSD_FLUSH_INTERVAL='abc' is not a number", "NETAUTO_STATSD_FLUSH_INTERVAL")
+    path = tmp_path / "stderr.log"
+    with path.open("w", buffering=65536) as stream:
+        monkeypatch.setattr(sys, "stderr", stream)
+        with caplog.at_level(logging.ERROR, logger="netauto_statsd"):
+            warn_bad_configuration(error)
+        assert path.read_text() == expected + "\n"  # read while the stream is still open
+    assert [(r.levelno, r.getMessage()) for r in caplog.records] == [(logging.ERROR, expected)]
+
+
+def test_a_closed_stderr_does_not_break_the_app(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    stream = (tmp_path / "closed.log").open("w")
+    stream.close()
+    monkeypatch.setattr(sys, "stderr", stream)
+    warn_bad_configuration(ConfigError("x", "namespace"))  # no exception
