@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import types
 from pathlib import Path
 
 import pytest
@@ -25,11 +26,64 @@ def test_the_ends_of_the_port_range_are_accepted_in_both_variables(port: int) ->
 
 @pytest.mark.parametrize("port", ["0", "65536", "-1", "-2"])
 def test_ports_beyond_the_range_are_refused_in_both_variables(port: str) -> None:
-    with pytest.raises(ConfigError, match=r"DD_DOGSTATSD_PORT='.*': the port must be a number within 1\.\.65535"):
+    with pytest.raises(ConfigError) as caught:
         from_env({"DD_DOGSTATSD_PORT": port})
-    with pytest.raises(ConfigError, match=r"the port must be a number within 1\.\.65535") as caught:
-        from_env({"DD_DOGSTATSD_URL": f"udp://127.0.0.1:{port}"})
+    assert str(caught.value) == f"DD_DOGSTATSD_PORT='{port}': the port must be a number within 1..65535"
+    url = f"udp://127.0.0.1:{port}"
+    with pytest.raises(ConfigError) as caught:
+        from_env({"DD_DOGSTATSD_URL": url})
+    assert str(caught.value) == f"DD_DOGSTATSD_URL='{url}': the port must be a number within 1..65535"
     assert caught.value.setting == "DD_DOGSTATSD_URL"
+
+
+@pytest.mark.parametrize(
+    ("url", "host"),
+    [
+        ("udp://127.0.0.1:9125/", "127.0.0.1"),
+        ("udp://X:9125", "X"),
+        ("udp://[::1]:9125", "::1"),
+    ],
+)
+def test_a_udp_url_gives_its_host_without_brackets_and_may_end_in_a_slash(url: str, host: str) -> None:
+    settings = from_env({"DD_DOGSTATSD_URL": url})
+    assert (settings.host, settings.port, settings.socket_path) == (host, 9125, None)
+
+
+@pytest.mark.parametrize(
+    "url", ["udp:// :9125", "udp://\t\x0b :9125", "udp://:9125", "udp://127.0.0.1:9125/x", "udp://127.0.0.1"]
+)
+def test_a_udp_url_without_a_host_or_port_or_with_a_path_is_refused(url: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        from_env({"DD_DOGSTATSD_URL": url})
+    assert str(caught.value) == f"DD_DOGSTATSD_URL={url!r} must be udp://host:port (both required)"
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"NETAUTO_STATSD_FLUSH_INTERVAL": "abc"}, "NETAUTO_STATSD_FLUSH_INTERVAL='abc' is not a number"),
+        (
+            {"NETAUTO_STATSD_FLUSH_INTERVAL": "-1"},
+            "NETAUTO_STATSD_FLUSH_INTERVAL='-1': flush_interval must be within 0.01..60 s, got -1.0",
+        ),
+        ({"NETAUTO_STATSD_PACE_BURST": "x"}, "NETAUTO_STATSD_PACE_BURST='x' is not a whole number of bytes"),
+    ],
+)
+def test_an_error_names_the_variable_and_its_value_exactly_once(env: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        from_env(env)
+    assert str(caught.value) == message
+    assert caught.value.setting == next(iter(env))
+
+
+@pytest.mark.parametrize("stub", [None, types.ModuleType("statsd")], ids=["blocked", "without-spec"])
+def test_the_statsd_transport_needs_a_findable_statsd_package(monkeypatch: pytest.MonkeyPatch, stub: object) -> None:
+    """A ``statsd`` that cannot be imported (``None`` in ``sys.modules``) or found (no spec) is refused."""
+    monkeypatch.setitem(sys.modules, "statsd", stub)
+    with pytest.raises(ConfigError, match="needs the statsd package") as caught:
+        from_env({"NETAUTO_STATSD_TRANSPORT": "statsd"})
+    assert caught.value.setting == "NETAUTO_STATSD_TRANSPORT"
+    assert from_env({"NETAUTO_STATSD_TRANSPORT": "statsd", "DD_DOGSTATSD_DISABLE": "1"}).disabled  # sends nothing
 
 
 @pytest.mark.parametrize("url", ["unix://", "unix:///", "unixgram:////", "unixstream://"])

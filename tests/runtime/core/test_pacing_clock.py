@@ -1,0 +1,78 @@
+"""The pacer's clock: how long it waits, and how it counts its pauses.
+
+``test_pacing.py`` proves the pacer's effect (large flushes arrive complete, small
+ones never wait). These pin its arithmetic: a token bucket's refill and the wait it
+asks for, exactly where no clock is involved, and with real sleeps otherwise. A
+real sleep is never shorter than asked; where a bound from above is needed it is
+several times the expected wait, so a loaded machine cannot fail it. No test here
+asserts how fast anything is.
+"""
+
+from __future__ import annotations
+
+import time
+
+from netauto_statsd.wire.pacing import Pacer, _Bucket, kernel_cost
+
+FULL = 1432
+COST = kernel_cost(FULL)  # 2368
+
+
+def test_the_wait_for_a_level_is_the_missing_amount_at_the_refill_rate() -> None:
+    bucket = _Bucket(1000, 100.0)
+    bucket.level = 400
+    assert bucket.seconds_until(900) == 5.0
+    assert bucket.seconds_until(5000) == 6.0  # never more than a full bucket
+    assert bucket.seconds_until(400) == 0.0  # already there
+    assert bucket.seconds_until(100) == 0.0
+
+
+def test_a_bucket_starts_full_and_refills_with_the_time_passed_up_to_its_size() -> None:
+    bucket = _Bucket(1e9, 100.0)
+    assert bucket.level == 1e9
+    bucket.level = 0
+    bucket.stamp -= 2.0  # as if two seconds had passed since the last refill
+    bucket.refill()
+    assert 200 <= bucket.level < 200 + 100 * 60  # 100 per second, whatever the load
+    refilled = bucket.level
+    bucket.refill()
+    assert refilled <= bucket.level < refilled + 100 * 60  # the stamp moved on: not two seconds again
+    bucket.stamp -= 1e9
+    bucket.refill()
+    assert bucket.level == 1e9  # capped at the size
+
+
+def test_a_datagram_that_exactly_fits_the_burst_does_not_wait() -> None:
+    pacer = Pacer(burst=COST, rate=1_000_000)
+    assert pacer.admit(FULL)
+    assert (pacer.pauses, pacer.slept) == (0, 0.0)
+
+
+def test_the_fixed_bucket_waits_until_a_quarter_of_the_burst_is_back_and_counts_each_pause() -> None:
+    """100,000-byte burst at 50,000 bytes/s: 42 full datagrams at once, then a wait for 25,000 bytes."""
+    burst, rate = 100_000, 50_000
+    pacer = Pacer(burst=burst, rate=rate)
+    at_once = burst // COST
+    assert all(pacer.admit(FULL) for _ in range(at_once))
+    assert pacer.pauses == 0
+    left = burst - at_once * COST  # 544 bytes (plus the little refilled meanwhile)
+    assert pacer.admit(FULL)
+    assert pacer.pauses == 1
+    first = pacer.slept
+    # it asked for (25,000 - 544) / 50,000 s; never a full bucket (2 s), nor a fifth of it
+    assert (burst / 4 - left) / rate <= first < (burst - left) / rate * 0.75
+    # the quarter lasts 9 datagrams more, then one more pause of at least (25,000 - 2,368) / 50,000 s
+    while pacer.pauses == 1:
+        assert pacer.admit(FULL)
+    assert pacer.pauses == 2
+    assert pacer.slept >= first + (burst / 4 - COST) / rate  # the seconds slept add up
+
+
+def test_the_pause_is_measured_by_the_clock_not_assumed() -> None:
+    pacer = Pacer(burst=COST, rate=10_000)
+    start = time.perf_counter()
+    assert pacer.admit(FULL) and pacer.admit(FULL)  # the second waits until its own cost is back
+    elapsed = time.perf_counter() - start
+    assert pacer.pauses == 1
+    assert elapsed >= COST / 10_000  # 0.24 s: the bytes it lacked at 10,000 bytes/s
+    assert 0 < pacer.slept <= elapsed
