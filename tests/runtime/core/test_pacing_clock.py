@@ -10,9 +10,14 @@ asserts how fast anything is.
 
 from __future__ import annotations
 
+import socket
 import time
 
+import pytest
+
 from netauto_statsd.wire.pacing import Pacer, _Bucket, kernel_cost
+from netauto_statsd.wire.receiver import ReceiverProbe
+from tests.support import udp_socket_drops
 
 FULL = 1432
 COST = kernel_cost(FULL)  # 2368
@@ -76,3 +81,84 @@ def test_the_pause_is_measured_by_the_clock_not_assumed() -> None:
     assert pacer.pauses == 1
     assert elapsed >= COST / 10_000  # 0.24 s: the bytes it lacked at 10,000 bytes/s
     assert 0 < pacer.slept <= elapsed
+
+
+# ------------------------------------------------------------ an observed receiver
+def _receiver(rcvbuf: int) -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf // 2)  # the kernel doubles it
+    sock.bind(("127.0.0.1", 0))
+    assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF) == rcvbuf
+    return sock
+
+
+@pytest.mark.parametrize(
+    ("rcvbuf", "per_look"),
+    [
+        (1 << 20, 13),  # roomy: at most 32 KiB per look (CHUNK_BYTES) = 13 full datagrams
+        (65536, 6),  # (64 KiB - 8 KiB margin) / 4 = 14,336 bytes = 6 full datagrams
+    ],
+)
+def test_each_look_at_the_receiver_allows_a_quarter_of_its_room_at_most_32_kib(rcvbuf: int, per_look: int) -> None:
+    with _receiver(rcvbuf) as receiver:
+        probe = ReceiverProbe(receiver.getsockname()[1])
+        try:
+            pacer = Pacer(burst=COST, rate=1_000_000, probe=probe)  # the burst is never used while observed
+            for look in (1, 2, 3):
+                for _ in range(per_look):
+                    assert pacer.admit(FULL)
+                    assert pacer.probes == look
+            assert pacer.admit(FULL)
+            assert pacer.probes == 4
+            assert (pacer.pauses, pacer.refused) == (0, 0)  # nothing was sent: the receiver stays empty
+        finally:
+            probe.close()
+
+
+def _fill(receiver: socket.socket) -> None:
+    """Send full datagrams until the kernel drops them: the receiver's buffer is full."""
+    port = receiver.getsockname()[1]
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sender:
+        for _ in range(200):
+            sender.sendto(b"x" * FULL, ("127.0.0.1", port))
+    assert udp_socket_drops(port) > 0
+
+
+def test_a_receiver_that_stays_full_is_stalled_after_a_quarter_second_of_doubling_waits() -> None:
+    """Waits of 0.5, 1, 2, 4 ms then 8 ms while the room does not grow: 35 waits reach 0.25 s, then "stalled"."""
+    with _receiver(65536) as receiver:
+        _fill(receiver)
+        probe = ReceiverProbe(receiver.getsockname()[1])
+        try:
+            pacer = Pacer(burst=COST, rate=1_000_000, probe=probe)
+            assert pacer.admit(FULL) is False
+            assert (pacer.pauses, pacer.probes, pacer.refused) == (35, 36, 1)
+            assert pacer.slept >= 0.25
+            # stalled: the next datagram is refused at once, after one look
+            assert pacer.admit(FULL) is False
+            assert (pacer.pauses, pacer.probes, pacer.refused) == (35, 37, 2)
+            # the receiver reads a little: room for one datagram is enough to resume a stalled receiver
+            receiver.setblocking(False)
+            while (room := probe.room()) is not None and (room - 8192) // 4 < COST:
+                receiver.recv(65535)
+            assert room is not None and (room - 8192) // 4 < 4 * COST  # less than a not-stalled pacer waits for
+            assert pacer.admit(FULL) is True
+            assert (pacer.pauses, pacer.refused) == (35, 2)
+        finally:
+            probe.close()
+
+
+def test_a_full_receiver_that_is_not_stalled_waits_for_room_for_four_datagrams() -> None:
+    """Room for one datagram is not enough before the stall: the pacer waits (and here, stalls)."""
+    with _receiver(65536) as receiver:
+        _fill(receiver)
+        probe = ReceiverProbe(receiver.getsockname()[1])
+        try:
+            receiver.setblocking(False)
+            while (room := probe.room()) is not None and (room - 8192) // 4 < COST:
+                receiver.recv(65535)
+            pacer = Pacer(burst=COST, rate=1_000_000, probe=probe)
+            assert pacer.admit(FULL) is False  # nobody reads any more: no room for four, stalled
+            assert (pacer.pauses, pacer.refused) == (35, 1)
+        finally:
+            probe.close()
