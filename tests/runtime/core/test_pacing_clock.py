@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from netauto_statsd.wire.pacing import Pacer, _Bucket, kernel_cost
+from netauto_statsd.wire.pacing import FULL_COST, Pacer, _Bucket, kernel_cost
 from netauto_statsd.wire.receiver import ReceiverProbe
 from tests.support import udp_socket_drops
 
@@ -81,6 +81,20 @@ def test_the_pause_is_measured_by_the_clock_not_assumed() -> None:
     assert pacer.pauses == 1
     assert elapsed >= COST / 10_000  # 0.24 s: the bytes it lacked at 10,000 bytes/s
     assert 0 < pacer.slept <= elapsed
+
+
+def test_the_exporters_packet_queue_allows_its_size_at_once_then_refills_at_the_rate() -> None:
+    """A queue of 3 datagrams refilled at 10 full datagrams/s: 3 at once, then a pause of ~0.3 s per 3."""
+    pacer = Pacer(burst=1 << 30, rate=FULL_COST * 10, queue=3)  # bytes never run out here
+    admitted = [pacer.admit(64) for _ in range(3)]
+    assert admitted == [True] * 3 and pacer.pauses == 0
+    assert pacer.admit(64)
+    assert pacer.pauses == 1
+    assert pacer.slept >= 0.25  # it waited for the queue to be full again (3 / 10 s, less what refilled meanwhile)
+    assert all(pacer.admit(64) for _ in range(2))
+    assert pacer.pauses == 1
+    assert pacer.admit(64)
+    assert pacer.pauses == 2
 
 
 # ------------------------------------------------------------ an observed receiver
