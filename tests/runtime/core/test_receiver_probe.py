@@ -172,12 +172,13 @@ def _attr(kind: int, payload: bytes) -> bytes:
     return raw + bytes(-len(raw) % 4)
 
 
-MEMINFO = struct.pack("=9I", 1152, 212992, 0, 0, 0, 0, 0, 0, 3)
+#: u32 fields: [0] rmem_alloc, [1] rcvbuf ... [8] drops (a u32 counter: past 2**31 on a busy host)
+MEMINFO = struct.pack("=9I", 1152, 212992, 0, 0, 0, 0, 0, 0, 3_000_000_000)
 
 
 def test_the_meminfo_attribute_is_found_among_others() -> None:
     data = _attr(1, b"abc") + _attr(2, b"") + _attr(3, bytes(40)) + _attr(INET_DIAG_SKMEMINFO, MEMINFO) + _attr(9, b"z")
-    assert _meminfo(data, 0, len(data)) == (1152, 212992, 0, 0, 0, 0, 0, 0, 3)
+    assert _meminfo(data, 0, len(data)) == (1152, 212992, 0, 0, 0, 0, 0, 0, 3_000_000_000)
 
 
 def test_a_short_meminfo_attribute_or_a_broken_length_is_not_read() -> None:
