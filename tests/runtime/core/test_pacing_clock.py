@@ -60,12 +60,12 @@ def test_the_fixed_bucket_waits_until_a_quarter_of_the_burst_is_back_and_counts_
     at_once = burst // COST
     assert all(pacer.admit(FULL) for _ in range(at_once))
     assert pacer.pauses == 0
-    left = burst - at_once * COST  # 544 bytes (plus the little refilled meanwhile)
     assert pacer.admit(FULL)
     assert pacer.pauses == 1
     first = pacer.slept
-    # it asked for (25,000 - 544) / 50,000 s; never a full bucket (2 s), nor a fifth of it
-    assert (burst / 4 - left) / rate <= first < (burst - left) / rate * 0.75
+    # it had less than a datagram's cost left (544 bytes, plus what refilled meanwhile) and waited for
+    # a quarter of the burst: at least (25,000 - 2,368) / 50,000 s; never for a full bucket (about 2 s)
+    assert (burst / 4 - COST) / rate <= first < burst / rate * 0.75
     # the quarter lasts 9 datagrams more, then one more pause of at least (25,000 - 2,368) / 50,000 s
     while pacer.pauses == 1:
         assert pacer.admit(FULL)
