@@ -122,7 +122,7 @@ def test_a_flush_that_outlasts_the_timeout_is_logged_and_the_signal_still_acts(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     """A flush still running ``FLUSH_TIMEOUT`` (2 s) after the signal: warned, and the previous handler runs anyway."""
-    slow = Recorder(block=threading.Event(), hold=shutdown.FLUSH_TIMEOUT + 0.5)
+    slow = Recorder(block=threading.Event(), hold=shutdown.FLUSH_TIMEOUT + 0.8)
     shutdown.track(slow)
     calls: list[int] = []
     signal.signal(QUIET, lambda signum, frame: calls.append(signum))
