@@ -181,3 +181,24 @@ def test_a_full_receiver_that_is_not_stalled_waits_for_room_for_four_datagrams()
             assert (pacer.pauses, pacer.refused) == (35, 1)
         finally:
             probe.close()
+
+
+def test_a_stalled_receiver_resumes_with_room_for_exactly_one_datagram() -> None:
+    """(17,664 - 8,192 margin) / 4 = 2,368: an emptied buffer of 17,664 bytes has room for exactly one full datagram."""
+    with _receiver(17664) as receiver:
+        _fill(receiver)
+        probe = ReceiverProbe(receiver.getsockname()[1])
+        try:
+            pacer = Pacer(burst=COST, rate=1_000_000, probe=probe)
+            assert pacer.admit(FULL) is False  # stalled
+            receiver.setblocking(False)
+            while True:  # the exporter reads everything
+                try:
+                    receiver.recv(65535)
+                except BlockingIOError:
+                    break
+            assert probe.room() == 17664
+            assert pacer.admit(FULL) is True
+            assert (pacer.pauses, pacer.refused) == (35, 1)
+        finally:
+            probe.close()
