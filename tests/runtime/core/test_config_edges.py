@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from netauto_statsd.catalog import groups
 from netauto_statsd.config import ConfigError, from_env, warn_bad_configuration
 
 
@@ -127,3 +128,14 @@ def test_a_closed_stderr_does_not_break_the_app(monkeypatch: pytest.MonkeyPatch,
     stream.close()
     monkeypatch.setattr(sys, "stderr", stream)
     warn_bad_configuration(ConfigError("x", "namespace"))  # no exception
+
+
+def test_unknown_metric_groups_are_listed_with_the_known_ones() -> None:
+    known = groups()
+    assert len(known) > 1
+    with pytest.raises(ConfigError) as caught:
+        from_env({"NETAUTO_STATSD_DISABLE": "nope, zzz"})
+    assert str(caught.value) == (
+        f"NETAUTO_STATSD_DISABLE='nope, zzz': unknown metric group(s) 'nope', 'zzz'; groups: {', '.join(known)}"
+    )
+    assert caught.value.setting == "NETAUTO_STATSD_DISABLE"

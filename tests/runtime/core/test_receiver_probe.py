@@ -113,7 +113,7 @@ def test_a_receiver_that_moves_to_the_other_family_is_found_again(probe_of: list
         answers = [probe.room(), probe.room()]
         assert answers[-1] == back.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)
     assert probe.room() is None  # nobody on the port any more: unknown, and asked again next time
-    assert not probe.unavailable
+    assert probe.unavailable is False
 
 
 def _child_room(probe: ReceiverProbe, out: socket.socket) -> None:
