@@ -11,6 +11,7 @@ asserts how fast anything is.
 from __future__ import annotations
 
 import socket
+import threading
 import time
 
 import pytest
@@ -201,4 +202,37 @@ def test_a_stalled_receiver_resumes_with_room_for_exactly_one_datagram() -> None
             assert pacer.admit(FULL) is True
             assert (pacer.pauses, pacer.refused) == (35, 1)
         finally:
+            probe.close()
+
+
+def test_a_receiver_that_drains_slowly_is_waited_for_however_long_it_takes() -> None:
+    """The room grows between looks: not stalled, even when waiting takes longer than STALL_SECONDS (0.25 s).
+
+    The exporter reads one datagram every 30 ms out of a full 64 KiB buffer; room for four full
+    datagrams (46,080 bytes) takes ~20 reads, at least 0.6 s. A gap of 0.25 s without a read
+    (eight times the reader's pace) would be a stall.
+    """
+    with _receiver(65536) as receiver:
+        _fill(receiver)
+        receiver.setblocking(False)
+        probe = ReceiverProbe(receiver.getsockname()[1])
+        stop = threading.Event()
+
+        def exporter() -> None:
+            while not stop.is_set():
+                try:
+                    receiver.recv(65535)
+                except BlockingIOError:
+                    return
+                stop.wait(0.03)
+
+        reader = threading.Thread(target=exporter, daemon=True)
+        try:
+            pacer = Pacer(burst=COST, rate=1_000_000, probe=probe)
+            reader.start()
+            assert pacer.admit(FULL) is True
+            assert pacer.slept > 0.25 and pacer.refused == 0  # waited longer than a stall, and was right to
+        finally:
+            stop.set()
+            reader.join(5)
             probe.close()
