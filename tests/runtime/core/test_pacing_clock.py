@@ -205,34 +205,31 @@ def test_a_stalled_receiver_resumes_with_room_for_exactly_one_datagram() -> None
             probe.close()
 
 
-def test_a_receiver_that_drains_slowly_is_waited_for_however_long_it_takes() -> None:
-    """The room grows between looks: not stalled, even when waiting takes longer than STALL_SECONDS (0.25 s).
+def test_a_receiver_seen_reading_during_the_wait_gets_a_fresh_quarter_second() -> None:
+    """The room grows during the wait (the exporter read 8 datagrams once): the stall clock restarts.
 
-    The exporter reads one datagram every 30 ms out of a full 64 KiB buffer; room for four full
-    datagrams (46,080 bytes) takes ~20 reads, at least 0.6 s. A gap of 0.25 s without a read
-    (eight times the reader's pace) would be a stall.
+    UDP frees receive memory lazily (in steps of a quarter of the buffer), so the exporter reads
+    8 full datagrams (18 KB) at once, 20 ms into the wait, then stops: not enough room for four
+    datagrams, so the pacer waits a full 0.25 s more after seeing it read, then gives up. A
+    receiver that never reads gives up after 35 waits (the test above).
     """
     with _receiver(65536) as receiver:
         _fill(receiver)
         receiver.setblocking(False)
         probe = ReceiverProbe(receiver.getsockname()[1])
-        stop = threading.Event()
 
         def exporter() -> None:
-            while not stop.is_set():
-                try:
-                    receiver.recv(65535)
-                except BlockingIOError:
-                    return
-                stop.wait(0.03)
+            time.sleep(0.02)
+            for _ in range(8):
+                receiver.recv(65535)
 
         reader = threading.Thread(target=exporter, daemon=True)
         try:
             pacer = Pacer(burst=COST, rate=1_000_000, probe=probe)
             reader.start()
-            assert pacer.admit(FULL) is True
-            assert pacer.slept > 0.25 and pacer.refused == 0  # waited longer than a stall, and was right to
+            assert pacer.admit(64) is False
+            assert pacer.pauses > 35 and pacer.refused == 1
+            assert not reader.is_alive()
         finally:
-            stop.set()
             reader.join(5)
             probe.close()
