@@ -81,8 +81,11 @@ def test_an_error_names_the_variable_and_its_value_exactly_once(env: dict[str, s
 def test_the_statsd_transport_needs_a_findable_statsd_package(monkeypatch: pytest.MonkeyPatch, stub: object) -> None:
     """A ``statsd`` that cannot be imported (``None`` in ``sys.modules``) or found (no spec) is refused."""
     monkeypatch.setitem(sys.modules, "statsd", stub)
-    with pytest.raises(ConfigError, match="needs the statsd package") as caught:
+    with pytest.raises(ConfigError) as caught:
         from_env({"NETAUTO_STATSD_TRANSPORT": "statsd"})
+    assert str(caught.value) == (
+        "NETAUTO_STATSD_TRANSPORT='statsd': transport 'statsd' needs the statsd package (extra: plain)"
+    )
     assert caught.value.setting == "NETAUTO_STATSD_TRANSPORT"
     assert from_env({"NETAUTO_STATSD_TRANSPORT": "statsd", "DD_DOGSTATSD_DISABLE": "1"}).disabled  # sends nothing
 
@@ -139,3 +142,13 @@ def test_unknown_metric_groups_are_listed_with_the_known_ones() -> None:
         f"NETAUTO_STATSD_DISABLE='nope, zzz': unknown metric group(s) 'nope', 'zzz'; groups: {', '.join(known)}"
     )
     assert caught.value.setting == "NETAUTO_STATSD_DISABLE"
+
+
+def test_the_plain_transport_refuses_a_unix_socket() -> None:
+    with pytest.raises(ConfigError) as caught:
+        from_env({"NETAUTO_STATSD_TRANSPORT": "statsd", "DD_DOGSTATSD_URL": "unix:///run/dsd.socket"})
+    assert str(caught.value) == (
+        "NETAUTO_STATSD_TRANSPORT='statsd': transport 'statsd' sends UDP only, not to a unix socket"
+    )
+    assert caught.value.setting == "NETAUTO_STATSD_TRANSPORT"
+    assert from_env({"DD_DOGSTATSD_URL": "unix:///run/dsd.socket"}).socket_path == "unix:///run/dsd.socket"
