@@ -243,7 +243,7 @@ def destination(env: Mapping[str, str]) -> tuple[str | None, int | None, str | N
         if parts.scheme != "udp":
             raise ConfigError(f"{key}={url!r}: the scheme must be udp:// or unix://", key)
         host, sep, port = parts.netloc.rpartition(":")
-        if not sep or parts.path not in ("", "/") or not host.strip("[]"):
+        if not sep or parts.path not in ("", "/") or not host.strip("[]").strip():  # a blank host is no host
             raise ConfigError(f"{key}={url!r} must be udp://host:port (both required)", key)
         return host.strip("[]"), _port(port, key, url), None
     agent_host = (env.get("DD_AGENT_HOST") or "").strip() or None
