@@ -6,10 +6,17 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from netauto_statsd.config import Settings
 from netauto_statsd.emitter import Emitter, set_emitter
 from tests.support import Exporter, require_binary
+
+# For mutation runs (`--hypothesis-profile=mutation`, set in setup.cfg [mutmut]): the same examples
+# for every mutant, and no health check or deadline failing a clean run on a loaded machine. Registered
+# here, in the root conftest, because mutmut reruns a mutant's covering tests alone: a run of
+# integration tests only never loads tests/runtime/core/conftest.py (INTERNALERROR: profile unknown).
+settings.register_profile("mutation", derandomize=True, deadline=None, suppress_health_check=list(HealthCheck))
 
 EXPORTER_HOW = "run scripts/test, or: go install github.com/prometheus/statsd_exporter@v0.30.0"
 

@@ -8,7 +8,6 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, settings
 
 from netauto_statsd import catalog
 from netauto_statsd.config import Settings
@@ -17,10 +16,6 @@ from tests.runtime.core.wire import UdpSink
 
 #: Long enough that the background thread never flushes during a test: tests flush explicitly.
 NO_AUTO_FLUSH = 60.0
-
-# For mutation runs (`--hypothesis-profile=mutation`, set in setup.cfg [mutmut]): the same examples
-# for every mutant, and no health check or deadline failing a clean run on a loaded machine.
-settings.register_profile("mutation", derandomize=True, deadline=None, suppress_health_check=list(HealthCheck))
 
 
 def _forget_metric_runtime_state() -> None:

@@ -78,6 +78,34 @@ def busy_publisher(emitter: Emitter) -> Iterator[None]:
     blocker.release.set()
 
 
+def published_by_the_publisher_thread(figures: Figures, what: str) -> threading.Thread:
+    """Wait until the publisher thread itself published ``figures`` (asking again whenever another
+    emitter's flush hook got there first) and return that thread."""
+
+    def landed() -> bool:
+        if figures.published and figures.published[-1].name == "netauto-publish":
+            return True
+        request_publish(figures)
+        return False
+
+    wait_until(landed, 10, what)
+    return figures.published[-1]
+
+
+# First in this file on purpose: mutmut maps the publisher thread's loop to the test that starts it.
+def test_a_strict_mode_refusal_in_the_publisher_thread_neither_stops_it_nor_counts_as_an_internal_error(
+    emitter: Emitter,
+) -> None:
+    refused = Figures(fail_with=CatalogError("refused"))
+    request_publish(refused)
+    publisher = published_by_the_publisher_thread(refused, "the refused publish, in the publisher thread")
+    later = Figures(1)
+    request_publish(later)
+    assert published_by_the_publisher_thread(later, "a later publish, in the same thread") is publisher
+    assert publisher.is_alive()
+    assert emitter.stats()["internal_errors"] == 0  # a strict-mode error is the developer's, not an internal one
+
+
 def test_figures_reach_the_emitter_from_the_publisher_thread_without_a_flush(emitter: Emitter) -> None:
     figures = Figures(3)
     request_publish(figures)

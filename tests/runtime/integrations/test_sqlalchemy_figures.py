@@ -342,6 +342,31 @@ def test_a_do_execute_set_on_the_dialect_before_us_gets_every_argument(
         vars(dialect).pop("do_execute", None)
 
 
+def test_a_do_execute_no_params_set_on_the_dialect_before_us_gets_the_execution_context(
+    statsd_recorder: Recorder, engine: Engine
+) -> None:
+    dialect = engine.dialect
+    seen: list[tuple[object, str, object]] = []
+
+    def theirs(cursor: Any, statement: str, context: Any = None) -> None:
+        seen.append((cursor, statement, context))
+        type(dialect).do_execute_no_params(dialect, cursor, statement, context)
+
+    dialect.do_execute_no_params = theirs  # type: ignore[method-assign]
+    try:
+        instrument_engine(engine, "bare-under")  # ours wraps theirs
+        with engine.connect() as conn:
+            bare = conn.execution_options(no_parameters=True)
+            assert bare.exec_driver_sql("SELECT count(*) FROM devices").scalar_one() == 5
+        ((cursor, statement, context),) = seen
+        assert statement == "SELECT count(*) FROM devices" and cursor is not None
+        assert isinstance(context, DefaultExecutionContext) and context.statement == statement
+        assert statsd_recorder.total("db.query", pool="bare-under", table="devices") == 1
+    finally:
+        uninstrument_engine(engine)
+        vars(dialect).pop("do_execute_no_params", None)
+
+
 def test_overflow_is_sent_when_it_changes_and_only_then(statsd_recorder: Recorder, tmp_path: Path) -> None:
     engine = make_engine(tmp_path, pool_size=1, max_overflow=1)
     instrument_engine(engine, "spill")
