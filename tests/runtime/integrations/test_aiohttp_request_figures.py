@@ -19,6 +19,7 @@ from tests.support import require_module
 aiohttp = require_module("aiohttp", "pip install -e '.[test]'")
 from aiohttp import web  # noqa: E402
 
+from netauto_statsd.catalog import CatalogError  # noqa: E402
 from netauto_statsd.integrations.aiohttp import UNMATCHED_ROUTE, instrument_app  # noqa: E402
 from netauto_statsd.tags import normalise_value  # noqa: E402
 from netauto_statsd.testing import Recorder  # noqa: E402
@@ -149,3 +150,26 @@ async def test_an_unmatched_request_is_counted_under_the_unmatched_route(
     assert rec.total("http.request", route=UNMATCHED_ROUTE, method="GET", status_class="4xx") == 1
     assert rec.total("http.request", route=UNMATCHED_ROUTE, method="DELETE", status_class="4xx") == 1
     assert {s.tags["route"] for s in rec.find("http.request")} == {"unmatched"}
+
+
+async def test_a_strict_mode_error_met_by_the_publish_timer_is_raised_at_app_cleanup(
+    statsd_recorder: Recorder,
+) -> None:
+    """Strict mode: an undeclared method met by the timer's publish is not lost, it fails the app's cleanup."""
+    rec = statsd_recorder
+    runner = web.AppRunner(figures_app())
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    port = int(runner.addresses[0][1])
+    try:
+        async with aiohttp.ClientSession() as session:
+            async with session.get(f"http://127.0.0.1:{port}/ok") as response:
+                assert response.status == 200
+            async with session.request("TRACE", f"http://127.0.0.1:{port}/ok") as response:
+                assert response.status == 405
+        # The timer publishes in insertion order: /ok first, then meets the undeclared method.
+        await eventually(lambda: rec.total("http.request", route="/ok") == 1, "the timer to publish")
+    finally:
+        with pytest.raises(CatalogError, match="TRACE"):
+            await runner.cleanup()
+    assert rec.find("http.request", method="TRACE") == []
