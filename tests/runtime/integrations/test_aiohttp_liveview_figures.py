@@ -29,6 +29,8 @@ FRAMES = normalise_value("/frames/{run_id}")
 STREAM = normalise_value("/stream/{run_id}")
 MAYBE = normalise_value("/maybe/{run_id}")
 ECHO = normalise_value("/echo/{run_id}")
+CAREFUL = normalise_value("/careful/{run_id}")
+BIG = "y" * 40000  # over a quarter of the transport's high-water mark: its send is timed
 
 
 async def eventually(check: Callable[[], Any], what: str, timeout: float = 10.0) -> Any:
@@ -107,8 +109,24 @@ def views_app() -> web.Application:
                 await ws.send_str(message.data)
         return ws
 
+    @live_view
+    async def careful(request: web.Request) -> web.WebSocketResponse:
+        """Stream until a send fails, catch that, and return normally."""
+        state = request.app[STATE]
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        try:
+            while True:
+                await ws.send_str(BIG)  # big enough to be timed
+                state["delivered"] += 1
+                await asyncio.sleep(0)
+        except ConnectionError:
+            state["caught"] += 1
+        return ws
+
     app = web.Application()
-    app[STATE] = {"delivered": 0}
+    app[STATE] = {"delivered": 0, "caught": 0}
+    app.router.add_get("/careful/{run_id}", careful)
     app.router.add_get("/frames/{run_id}", frames)
     app.router.add_get("/stream/{run_id}", stream)
     app.router.add_get("/maybe/{run_id}", maybe)
@@ -214,3 +232,59 @@ async def test_a_protocol_error_from_the_viewer_is_one_streaming_error(
     assert rec.total("liveview.close", view=ECHO) == 1
     assert rec.total("liveview.messages", view=ECHO, direction="received") == 0
     assert rec.total("liveview.messages", view=ECHO, direction="sent") == 1
+
+
+async def raw_upgrade(port: int, path: str) -> socket.socket:
+    loop = asyncio.get_running_loop()
+    sock = socket.socket()
+    sock.setblocking(False)
+    await loop.sock_connect(sock, ("127.0.0.1", port))
+    key = base64.b64encode(os.urandom(16)).decode()
+    await loop.sock_sendall(
+        sock,
+        (
+            f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        ).encode(),
+    )
+    return sock
+
+
+async def test_a_send_error_the_handler_catches_is_still_one_streaming_error(
+    serve: Callable[..., Any], statsd_recorder: Recorder
+) -> None:
+    rec = statsd_recorder
+    app = views_app()
+    port = await serve(app)
+    sock = await raw_upgrade(port, "/careful/2")
+    await eventually(lambda: app[STATE]["delivered"] >= 3, "the stream to run")
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+    sock.close()  # a reset
+    await eventually(lambda: rec.find("liveview.close", view=CAREFUL), "the handler to end")
+    assert app[STATE]["caught"] == 1
+    kinds = [s.tags["kind"] for s in rec.find("liveview.error", view=CAREFUL)]
+    connection_errors = {"ClientConnectionResetError", "ConnectionResetError", "ConnectionError"}
+    assert len(kinds) == 1 and kinds[0] in connection_errors, kinds
+    assert rec.total("liveview.messages", view=CAREFUL, direction="sent") == app[STATE]["delivered"]
+    assert rec.total("liveview.close", view=CAREFUL, code_class="abnormal") == 1
+    assert all(0 < v < 5 for v in rec.values("liveview.send_latency", view=CAREFUL))
+
+
+async def test_messages_received_across_publishes_add_up_exactly(
+    serve: Callable[..., Any], statsd_recorder: Recorder
+) -> None:
+    rec = statsd_recorder
+    port = await serve(views_app())
+    async with aiohttp.ClientSession() as session, session.ws_connect(f"http://127.0.0.1:{port}/echo/3") as ws:
+        assert (await ws.receive_str()) == "mount"
+        for n, text in enumerate(("first", "second", "third"), start=1):
+            await ws.send_str(text)
+            assert (await ws.receive_str()) == text
+            await eventually(
+                lambda n=n: rec.total("liveview.messages", view=ECHO, direction="received") == n,  # type: ignore[misc]
+                f"message {n} to be published",
+            )
+    await eventually(lambda: rec.find("liveview.close", view=ECHO), "the session to end")
+    assert rec.total("liveview.messages", view=ECHO, direction="received") == 3
+    assert rec.total("liveview.messages", view=ECHO, direction="sent") == 4
+    assert rec.count("liveview.backlog", view=ECHO) >= 1
