@@ -30,6 +30,7 @@ STREAM = normalise_value("/stream/{run_id}")
 MAYBE = normalise_value("/maybe/{run_id}")
 ECHO = normalise_value("/echo/{run_id}")
 CAREFUL = normalise_value("/careful/{run_id}")
+SINK = normalise_value("/sink/{run_id}")
 BIG = "y" * 40000  # over a quarter of the transport's high-water mark: its send is timed
 
 
@@ -124,8 +125,19 @@ def views_app() -> web.Application:
             state["caught"] += 1
         return ws
 
+    @live_view
+    async def sink(request: web.Request) -> web.WebSocketResponse:
+        """Mount, then only listen."""
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        await ws.send_str("mount")
+        async for _ in ws:
+            pass
+        return ws
+
     app = web.Application()
     app[STATE] = {"delivered": 0, "caught": 0}
+    app.router.add_get("/sink/{run_id}", sink)
     app.router.add_get("/careful/{run_id}", careful)
     app.router.add_get("/frames/{run_id}", frames)
     app.router.add_get("/stream/{run_id}", stream)
@@ -288,3 +300,23 @@ async def test_messages_received_across_publishes_add_up_exactly(
     assert rec.total("liveview.messages", view=ECHO, direction="received") == 3
     assert rec.total("liveview.messages", view=ECHO, direction="sent") == 4
     assert rec.count("liveview.backlog", view=ECHO) >= 1
+
+
+async def test_the_backlog_is_sampled_only_by_publishes_that_sent(
+    serve: Callable[..., Any], statsd_recorder: Recorder
+) -> None:
+    rec = statsd_recorder
+    port = await serve(views_app())
+    async with aiohttp.ClientSession() as session, session.ws_connect(f"http://127.0.0.1:{port}/sink/1") as ws:
+        assert (await ws.receive_str()) == "mount"
+        await eventually(lambda: rec.find("liveview.messages", view=SINK, direction="sent"), "the mount to publish")
+        assert rec.count("liveview.backlog", view=SINK) == 1
+        for n in (1, 2):
+            await ws.send_str(f"note {n}")
+            await eventually(
+                lambda n=n: rec.total("liveview.messages", view=SINK, direction="received") == n,  # type: ignore[misc]
+                f"message {n} to be published",
+            )
+    await eventually(lambda: rec.find("liveview.close", view=SINK), "the session to end")
+    assert rec.count("liveview.backlog", view=SINK) == 1, "publishes that only received sample no backlog"
+    assert rec.values("liveview.backlog", view=SINK) == [0]
