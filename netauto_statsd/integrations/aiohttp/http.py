@@ -34,6 +34,9 @@ from netauto_statsd.integrations.aiohttp._shared import UNMATCHED_ROUTE, _Pendin
 CLIENT_CLOSED_STATUS = 499
 
 _STATUS_CLASS = {1: "1xx", 2: "2xx", 3: "3xx", 4: "4xx", 5: "5xx"}
+#: Class of a status outside 100-599 (aiohttp sends any three digits): not HTTP a client can
+#: read, so a server error; the catalog declares only the five classes.
+_INVALID_STATUS_CLASS = "5xx"
 #: Marks our middleware (and holds its tally) so install is idempotent and reversible.
 TALLY_ATTRIBUTE = "__netauto_statsd_tally__"
 
@@ -80,7 +83,7 @@ def _tags_of(key: _Key) -> tuple[str, str, str]:
     method, route, status = key
     resource = route.resource if route is not None else None
     template = resource.canonical if resource is not None else UNMATCHED_ROUTE
-    return method, template, _STATUS_CLASS.get(status // 100, "other")
+    return method, template, _STATUS_CLASS.get(status // 100, _INVALID_STATUS_CLASS)
 
 
 def _make_middleware(tally: _RequestTally, app_handle: Handler | None = None) -> Middleware:

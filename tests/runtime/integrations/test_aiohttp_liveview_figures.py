@@ -1,0 +1,322 @@
+"""aiohttp live views: the exact figures of cases the main suite does not pin.
+
+Real servers on loopback ports, real websocket clients (aiohttp's, or a bare
+socket that can send what a browser never would), the test recorder.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import os
+import socket
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest
+
+from tests.support import require_module
+
+aiohttp = require_module("aiohttp", "pip install -e '.[test]'")
+from aiohttp import WSMsgType, web  # noqa: E402
+
+from netauto_statsd.integrations.aiohttp import instrument_app, live_view  # noqa: E402
+from netauto_statsd.tags import normalise_value  # noqa: E402
+from netauto_statsd.testing import Recorder  # noqa: E402
+
+STATE = web.AppKey("state", dict)
+FRAMES = normalise_value("/frames/{run_id}")
+STREAM = normalise_value("/stream/{run_id}")
+MAYBE = normalise_value("/maybe/{run_id}")
+ECHO = normalise_value("/echo/{run_id}")
+CAREFUL = normalise_value("/careful/{run_id}")
+SINK = normalise_value("/sink/{run_id}")
+BIG = "y" * 40000  # over a quarter of the transport's high-water mark: its send is timed
+
+
+async def eventually(check: Callable[[], Any], what: str, timeout: float = 10.0) -> Any:
+    """Poll ``check`` on the event loop until it is truthy or the deadline passes."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        result = check()
+        if result:
+            return result
+        if loop.time() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        await asyncio.sleep(0.01)  # poll interval: lets the server run
+
+
+@pytest.fixture
+async def serve() -> AsyncIterator[Callable[..., Any]]:
+    """Start an app on a free port with a plain AppRunner; cleaned up at the end."""
+    runners: list[web.AppRunner] = []
+
+    async def start(app: web.Application, **kwargs: Any) -> int:
+        runner = web.AppRunner(app, **kwargs)
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        runners.append(runner)
+        return int(runner.addresses[0][1])
+
+    yield start
+    for runner in runners:
+        await runner.cleanup()
+
+
+def views_app() -> web.Application:
+    @live_view
+    async def frames(request: web.Request) -> web.WebSocketResponse:
+        """Data frames sent with send_frame are messages; control frames are not."""
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        await ws.send_frame(b"mount", WSMsgType.TEXT)
+        await ws.send_frame(b"\x00\x01", WSMsgType.BINARY)
+        await ws.send_frame(b"are you there", WSMsgType.PING)
+        await ws.send_frame(b"", WSMsgType.PONG)
+        async for _ in ws:
+            pass
+        return ws
+
+    @live_view
+    async def stream(request: web.Request) -> web.WebSocketResponse:
+        """Stream until a send fails; record how many sends completed."""
+        state = request.app[STATE]
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        while True:
+            await ws.send_str(f"chunk {state['delivered']}")
+            state["delivered"] += 1
+            await asyncio.sleep(0)  # a real run yields between chunks
+
+    @live_view
+    async def maybe(request: web.Request) -> web.StreamResponse:
+        """A live view that answers a plain request over plain HTTP (no upgrade asked)."""
+        if request.headers.get("Upgrade", "").lower() != "websocket":
+            return web.Response(status=426, text="websocket only")
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        await ws.send_str("mount")
+        await ws.close()
+        return ws
+
+    @live_view
+    async def echo(request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        await ws.send_str("mount")
+        async for message in ws:
+            if message.type is WSMsgType.TEXT:
+                await ws.send_str(message.data)
+        return ws
+
+    @live_view
+    async def careful(request: web.Request) -> web.WebSocketResponse:
+        """Stream until a send fails, catch that, and return normally."""
+        state = request.app[STATE]
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        try:
+            while True:
+                await ws.send_str(BIG)  # big enough to be timed
+                state["delivered"] += 1
+                await asyncio.sleep(0)
+        except ConnectionError:
+            state["caught"] += 1
+        return ws
+
+    @live_view
+    async def sink(request: web.Request) -> web.WebSocketResponse:
+        """Mount, then only listen."""
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        await ws.send_str("mount")
+        async for _ in ws:
+            pass
+        return ws
+
+    app = web.Application()
+    app[STATE] = {"delivered": 0, "caught": 0}
+    app.router.add_get("/sink/{run_id}", sink)
+    app.router.add_get("/careful/{run_id}", careful)
+    app.router.add_get("/frames/{run_id}", frames)
+    app.router.add_get("/stream/{run_id}", stream)
+    app.router.add_get("/maybe/{run_id}", maybe)
+    app.router.add_get("/echo/{run_id}", echo)
+    return instrument_app(app)
+
+
+async def test_send_frame_counts_data_frames_and_not_control_frames(
+    serve: Callable[..., Any], statsd_recorder: Recorder
+) -> None:
+    rec = statsd_recorder
+    port = await serve(views_app())
+    url = f"http://127.0.0.1:{port}/frames/1"
+    async with aiohttp.ClientSession() as session, session.ws_connect(url, autoping=False) as ws:
+        assert (await ws.receive()).data == "mount"
+        assert (await ws.receive()).data == b"\x00\x01"
+        assert (await ws.receive()).type is WSMsgType.PING
+        assert (await ws.receive()).type is WSMsgType.PONG
+        await ws.close()
+    await eventually(lambda: rec.find("liveview.close", view=FRAMES), "the session to end")
+    assert rec.total("liveview.messages", view=FRAMES, direction="sent") == 2
+    assert rec.total("liveview.messages", view=FRAMES, direction="received") == 0
+    assert rec.count("liveview.mount", view=FRAMES) == 1, "the first data frame ends the mount"
+    assert rec.total("liveview.close", view=FRAMES, code_class="normal") == 1
+    assert rec.total("liveview.error") == 0
+
+
+async def test_a_send_that_fails_is_not_counted_sent_and_is_one_error(
+    serve: Callable[..., Any], statsd_recorder: Recorder
+) -> None:
+    """The viewer resets the connection: sent counts exactly the sends that completed."""
+    rec = statsd_recorder
+    app = views_app()
+    port = await serve(app)
+    loop = asyncio.get_running_loop()
+    sock = socket.socket()
+    sock.setblocking(False)
+    await loop.sock_connect(sock, ("127.0.0.1", port))
+    key = base64.b64encode(os.urandom(16)).decode()
+    await loop.sock_sendall(
+        sock,
+        (
+            "GET /stream/4 HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        ).encode(),
+    )
+    await eventually(lambda: app[STATE]["delivered"] >= 20, "the stream to run")
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+    sock.close()  # a reset: no close frame
+    await eventually(lambda: rec.find("liveview.close", view=STREAM), "the server to notice")
+    assert rec.total("liveview.messages", view=STREAM, direction="sent") == app[STATE]["delivered"]
+    kinds = [s.tags["kind"] for s in rec.find("liveview.error", view=STREAM)]
+    assert len(kinds) == 1 and kinds[0] in {"ClientConnectionResetError", "ConnectionResetError"}, kinds
+    assert rec.total("liveview.close", view=STREAM, code_class="abnormal") == 1
+    assert rec.gauge("liveview.sessions", view=STREAM) == 0
+
+
+async def test_a_live_view_answering_plain_http_is_no_session(
+    serve: Callable[..., Any], statsd_recorder: Recorder
+) -> None:
+    """Only a prepared websocket response starts a session; a plain answer is an HTTP request only."""
+    rec = statsd_recorder
+    port = await serve(views_app())
+    async with aiohttp.ClientSession() as session:
+        async with session.get(f"http://127.0.0.1:{port}/maybe/1") as response:
+            assert response.status == 426
+        async with session.ws_connect(f"http://127.0.0.1:{port}/maybe/2") as ws:
+            assert (await ws.receive()).data == "mount"
+            assert (await ws.receive()).type is WSMsgType.CLOSE
+    await eventually(lambda: rec.find("liveview.close", view=MAYBE), "the session to end")
+    await eventually(lambda: rec.total("http.request", route=MAYBE) == 2, "both requests to be published")
+    assert rec.count("liveview.handshake", view=MAYBE) == 1, "the plain answer was no handshake"
+    assert rec.total("liveview.close", view=MAYBE) == 1
+    assert [s.value for s in rec.find("liveview.sessions", view=MAYBE)] == [1, -1]
+    assert rec.total("http.request", route=MAYBE, status_class="4xx") == 1
+    assert rec.total("http.request", route=MAYBE, status_class="1xx") == 1
+    assert rec.count("http.duration", route=MAYBE) == 1, "the 426 is timed, the upgrade is not"
+
+
+async def test_a_protocol_error_from_the_viewer_is_one_streaming_error(
+    serve: Callable[..., Any], statsd_recorder: Recorder
+) -> None:
+    """A fragmented control frame is a protocol error: receive() returns ERROR, counted once by kind."""
+    rec = statsd_recorder
+    port = await serve(views_app())
+    loop = asyncio.get_running_loop()
+    sock = socket.socket()
+    sock.setblocking(False)
+    await loop.sock_connect(sock, ("127.0.0.1", port))
+    key = base64.b64encode(os.urandom(16)).decode()
+    await loop.sock_sendall(
+        sock,
+        (
+            "GET /echo/5 HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        ).encode(),
+    )
+    await loop.sock_sendall(sock, b"\x09\x00")  # PING without FIN: a fragmented control frame
+    await eventually(lambda: rec.find("liveview.close", view=ECHO), "the server to end the session")
+    sock.close()
+    kinds = [s.tags["kind"] for s in rec.find("liveview.error", view=ECHO)]
+    assert kinds == ["WebSocketError"], kinds
+    assert rec.total("liveview.close", view=ECHO) == 1
+    assert rec.total("liveview.messages", view=ECHO, direction="received") == 0
+    assert rec.total("liveview.messages", view=ECHO, direction="sent") == 1
+
+
+async def raw_upgrade(port: int, path: str) -> socket.socket:
+    loop = asyncio.get_running_loop()
+    sock = socket.socket()
+    sock.setblocking(False)
+    await loop.sock_connect(sock, ("127.0.0.1", port))
+    key = base64.b64encode(os.urandom(16)).decode()
+    await loop.sock_sendall(
+        sock,
+        (
+            f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        ).encode(),
+    )
+    return sock
+
+
+async def test_a_send_error_the_handler_catches_is_still_one_streaming_error(
+    serve: Callable[..., Any], statsd_recorder: Recorder
+) -> None:
+    rec = statsd_recorder
+    app = views_app()
+    port = await serve(app)
+    sock = await raw_upgrade(port, "/careful/2")
+    await eventually(lambda: app[STATE]["delivered"] >= 3, "the stream to run")
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+    sock.close()  # a reset
+    await eventually(lambda: rec.find("liveview.close", view=CAREFUL), "the handler to end")
+    assert app[STATE]["caught"] == 1
+    kinds = [s.tags["kind"] for s in rec.find("liveview.error", view=CAREFUL)]
+    connection_errors = {"ClientConnectionResetError", "ConnectionResetError", "ConnectionError"}
+    assert len(kinds) == 1 and kinds[0] in connection_errors, kinds
+    assert rec.total("liveview.messages", view=CAREFUL, direction="sent") == app[STATE]["delivered"]
+    assert rec.total("liveview.close", view=CAREFUL, code_class="abnormal") == 1
+    assert all(0 < v < 5 for v in rec.values("liveview.send_latency", view=CAREFUL))
+
+
+async def test_messages_received_across_publishes_add_up_exactly(
+    serve: Callable[..., Any], statsd_recorder: Recorder
+) -> None:
+    rec = statsd_recorder
+    port = await serve(views_app())
+    async with aiohttp.ClientSession() as session, session.ws_connect(f"http://127.0.0.1:{port}/echo/3") as ws:
+        assert (await ws.receive_str()) == "mount"
+        for n, text in enumerate(("first", "second", "third"), start=1):
+            await ws.send_str(text)
+            assert (await ws.receive_str()) == text
+            await eventually(
+                lambda n=n: rec.total("liveview.messages", view=ECHO, direction="received") == n,  # type: ignore[misc]
+                f"message {n} to be published",
+            )
+    await eventually(lambda: rec.find("liveview.close", view=ECHO), "the session to end")
+    assert rec.total("liveview.messages", view=ECHO, direction="received") == 3
+    assert rec.total("liveview.messages", view=ECHO, direction="sent") == 4
+    assert rec.count("liveview.backlog", view=ECHO) >= 1
+
+
+async def test_the_backlog_is_sampled_only_by_publishes_that_sent(
+    serve: Callable[..., Any], statsd_recorder: Recorder
+) -> None:
+    rec = statsd_recorder
+    port = await serve(views_app())
+    async with aiohttp.ClientSession() as session, session.ws_connect(f"http://127.0.0.1:{port}/sink/1") as ws:
+        assert (await ws.receive_str()) == "mount"
+        await eventually(lambda: rec.find("liveview.messages", view=SINK, direction="sent"), "the mount to publish")
+        assert rec.count("liveview.backlog", view=SINK) == 1
+        for n in (1, 2):
+            await ws.send_str(f"note {n}")
+            await eventually(
+                lambda n=n: rec.total("liveview.messages", view=SINK, direction="received") == n,  # type: ignore[misc]
+                f"message {n} to be published",
+            )
+    await eventually(lambda: rec.find("liveview.close", view=SINK), "the session to end")
+    assert rec.count("liveview.backlog", view=SINK) == 1, "publishes that only received sample no backlog"
+    assert rec.values("liveview.backlog", view=SINK) == [0]

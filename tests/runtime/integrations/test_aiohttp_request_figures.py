@@ -1,0 +1,175 @@
+"""aiohttp HTTP middleware: the exact figures of cases the main suite does not pin.
+
+Real servers on loopback ports, real clients (aiohttp's or a bare socket), the
+test recorder. Counts are read after app cleanup published them, or polled with a
+deadline while the server runs; nothing sleeps to wait.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest
+
+from tests.support import require_module
+
+aiohttp = require_module("aiohttp", "pip install -e '.[test]'")
+from aiohttp import web  # noqa: E402
+
+from netauto_statsd.catalog import CatalogError  # noqa: E402
+from netauto_statsd.integrations.aiohttp import UNMATCHED_ROUTE, instrument_app  # noqa: E402
+from netauto_statsd.tags import normalise_value  # noqa: E402
+from netauto_statsd.testing import Recorder  # noqa: E402
+
+SLOW = web.AppKey("slow", dict)
+
+
+async def eventually(check: Callable[[], Any], what: str, timeout: float = 10.0) -> Any:
+    """Poll ``check`` on the event loop until it is truthy or the deadline passes."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        result = check()
+        if result:
+            return result
+        if loop.time() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        await asyncio.sleep(0.01)  # poll interval: lets the server run
+
+
+@pytest.fixture
+async def serve() -> AsyncIterator[Callable[..., Any]]:
+    """Start an app on a free port with a plain AppRunner; cleaned up (published) at the end."""
+    runners: list[web.AppRunner] = []
+
+    async def start(app: web.Application, **kwargs: Any) -> int:
+        runner = web.AppRunner(app, **kwargs)
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        runners.append(runner)
+        return int(runner.addresses[0][1])
+
+    yield start
+    for runner in runners:
+        await runner.cleanup()
+
+
+def figures_app() -> web.Application:
+    async def odd_status(request: web.Request) -> web.Response:
+        return web.Response(status=int(request.match_info["code"]))
+
+    async def hang(request: web.Request) -> web.Response:
+        request.app[SLOW]["entered"] += 1
+        await asyncio.Event().wait()  # until the client goes away and the server cancels us
+        raise AssertionError("not reached")
+
+    async def ok(request: web.Request) -> web.Response:
+        return web.Response(text="ok")
+
+    app = web.Application()
+    app[SLOW] = {"entered": 0}
+    app.router.add_get("/status/{code}", odd_status)
+    app.router.add_get("/hang", hang)
+    app.router.add_get("/ok", ok)
+    return instrument_app(app)
+
+
+async def test_a_status_outside_100_to_599_is_counted_as_5xx_not_an_undeclared_class(
+    serve: Callable[..., Any], statsd_recorder: Recorder
+) -> None:
+    """aiohttp sends any three digits; the catalog declares five classes (strict mode raised on "other")."""
+    port = await serve(figures_app())
+    async with aiohttp.ClientSession() as session:
+        for code in (204, 302, 600):
+            async with session.get(f"http://127.0.0.1:{port}/status/{code}") as response:
+                assert response.status == code
+    rec = statsd_recorder
+    route = normalise_value("/status/{code}")
+    await eventually(lambda: rec.total("http.request", route=route) == 3, "the timer to publish three requests")
+    assert rec.total("http.request", route=route, status_class="5xx") == 1
+    assert rec.total("http.request", route=route, status_class="2xx") == 1
+    assert rec.total("http.request", route=route, status_class="3xx") == 1
+    assert rec.count("http.duration", route=route, status_class="5xx") == 1
+    assert {s.tags["status_class"] for s in rec.find("http.request")} == {"2xx", "3xx", "5xx"}
+
+
+async def test_requests_reach_the_emitter_while_the_server_runs(
+    serve: Callable[..., Any], statsd_recorder: Recorder
+) -> None:
+    """The publish timer hands counts over without waiting for app cleanup, and runs again after that."""
+    rec = statsd_recorder
+    port = await serve(figures_app())
+    async with aiohttp.ClientSession() as session:
+        for batch in (1, 2):
+            for _ in range(3):
+                async with session.get(f"http://127.0.0.1:{port}/ok") as response:
+                    assert response.status == 200
+            await eventually(
+                lambda batch=batch: rec.total("http.request", route="/ok") == 3 * batch,  # type: ignore[misc]
+                f"batch {batch} to be published by the timer",
+            )
+    samples = rec.find("http.request", route="/ok", method="GET", status_class="2xx")
+    assert sum(s.value for s in samples) == 6 and len(samples) >= 2, "one publish per batch at least"
+    assert rec.count("http.duration", route="/ok") == 6
+
+
+async def test_a_request_the_client_abandons_is_counted_499_in_4xx(
+    serve: Callable[..., Any], statsd_recorder: Recorder
+) -> None:
+    """With handler cancellation on, a client gone mid-request is 499 (as nginx logs it): 4xx, timed, no exception."""
+    rec = statsd_recorder
+    app = figures_app()
+    port = await serve(app, handler_cancellation=True)
+    loop = asyncio.get_running_loop()
+    sock = socket.socket()
+    sock.setblocking(False)
+    await loop.sock_connect(sock, ("127.0.0.1", port))
+    await loop.sock_sendall(sock, b"GET /hang HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+    await eventually(lambda: app[SLOW]["entered"] == 1, "the handler to start")
+    sock.close()
+    await eventually(lambda: rec.total("http.request", route="/hang") == 1, "the cancelled request to be counted")
+    assert rec.total("http.request", route="/hang", method="GET", status_class="4xx") == 1
+    assert rec.count("http.duration", route="/hang", status_class="4xx") == 1
+    assert rec.total("http.exception") == 0, "a client gone is not an exception of the app"
+
+
+async def test_an_unmatched_request_is_counted_under_the_unmatched_route(
+    serve: Callable[..., Any], statsd_recorder: Recorder
+) -> None:
+    rec = statsd_recorder
+    port = await serve(figures_app())
+    async with aiohttp.ClientSession() as session:
+        async with session.get(f"http://127.0.0.1:{port}/nowhere/7") as response:
+            assert response.status == 404
+        async with session.delete(f"http://127.0.0.1:{port}/ok") as response:
+            assert response.status == 405
+    await eventually(lambda: rec.total("http.request") == 2, "the timer to publish")
+    assert rec.total("http.request", route=UNMATCHED_ROUTE, method="GET", status_class="4xx") == 1
+    assert rec.total("http.request", route=UNMATCHED_ROUTE, method="DELETE", status_class="4xx") == 1
+    assert {s.tags["route"] for s in rec.find("http.request")} == {"unmatched"}
+
+
+async def test_a_strict_mode_error_met_by_the_publish_timer_is_raised_at_app_cleanup(
+    statsd_recorder: Recorder,
+) -> None:
+    """Strict mode: an undeclared method met by the timer's publish is not lost, it fails the app's cleanup."""
+    rec = statsd_recorder
+    runner = web.AppRunner(figures_app())
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    port = int(runner.addresses[0][1])
+    try:
+        async with aiohttp.ClientSession() as session:
+            async with session.get(f"http://127.0.0.1:{port}/ok") as response:
+                assert response.status == 200
+            async with session.request("TRACE", f"http://127.0.0.1:{port}/ok") as response:
+                assert response.status == 405
+        # The timer publishes in insertion order: /ok first, then meets the undeclared method.
+        await eventually(lambda: rec.total("http.request", route="/ok") == 1, "the timer to publish")
+    finally:
+        with pytest.raises(CatalogError, match="TRACE"):
+            await runner.cleanup()
+    assert rec.find("http.request", method="TRACE") == []
