@@ -185,3 +185,20 @@ def test_the_client_counters_a_flush_implies_are_added_to_the_same_rows_of_its_w
     assert _values(lines, "client.sampled", metric="runner_duration") == [5]
     assert _values(lines, "client.sampled", metric="runner_bytes") == [4]
     assert len(_values(lines, "runner.duration", **RUN_OK)) == 5
+
+
+def test_every_counter_leaving_float64_in_one_flush_is_counted_and_one_reaching_the_largest_float_is_sent(
+    sink: UdpSink, make_emitter: MakeEmitter
+) -> None:
+    emitter = _installed(sink, make_emitter, strict=False)
+    sites = ("par1", "lon1", "ams1")
+    for site in sites[:2]:
+        emitter.increment("run.created", MAX_MAGNITUDE, tags={"site": site, "protocol": "ssh"})
+    assert len(_values(_flushed(emitter, sink), "run.created")) == 2
+    for site in sites:  # par1 and lon1 leave float64; ams1 reaches the largest float exactly, which is fine
+        emitter.increment("run.created", MAX_MAGNITUDE, tags={"site": site, "protocol": "ssh"})
+    lines = _flushed(emitter, sink)
+    sent = {line.tag_dict["site"]: line.values for line in lines if line.name == "netauto.run.created"}
+    assert sent == {"ams1": (MAX_MAGNITUDE,)}
+    assert _values(lines, "client.rejected", reason="counter_overflow") == [2]
+    assert emitter.stats()["internal_errors"] == 0
