@@ -38,6 +38,19 @@ from netauto_statsd.integrations.sqlalchemy._hooks import (
 )
 from netauto_statsd.integrations.sqlalchemy._statements import NO_TABLE, OTHER, classify_statement
 
+#: marks "the instance had no attribute of its own" (the class's method showed through)
+_ABSENT: Any = object()
+
+
+def _restore(target: Any, name: str, ours: Callable[..., Any], previous: Any) -> None:
+    """Take our wrapper ``ours`` off ``target.name`` if it is still there, giving back what the instance had."""
+    if vars(target).get(name) is ours:
+        if previous is _ABSENT:
+            delattr(target, name)
+        else:
+            setattr(target, name, previous)
+
+
 #: Distinct statement strings whose classification is remembered per engine.
 _CACHE_SIZE = 2048
 _STATEMENT_METHODS = (
@@ -79,8 +92,10 @@ class _EngineState:
         self.pool_tags: dict[str, object] = {"pool": name}
         self.pool_moved = False
         self.requested = False
-        self.dialect_patches: list[tuple[Any, str, Callable[..., Any]]] = []
+        #: (dialect, method, our wrapper, what the instance had before: :data:`_ABSENT` if nothing)
+        self.dialect_patches: list[tuple[Any, str, Callable[..., Any], Any]] = []
         self.patched: tuple[Any, Callable[..., Any], Callable[..., Any]] | None = None  # (pool, connect, return)
+        self.pool_previous: tuple[Any, Any] = (_ABSENT, _ABSENT)  # the pool instance's own connect, return
         self.error: CatalogError | None = None  # strict mode: met by a background publish, raised next statement
 
     # ---------------------------------------------------------------- queries
@@ -178,13 +193,13 @@ class _EngineState:
             if getattr(current, OURS, False):
                 continue  # an engine sharing this dialect (execution_options()) is instrumented: counted there
             wrapper = wrap(self, current)
+            previous = vars(dialect).get(method, _ABSENT)
             setattr(dialect, method, wrapper)
-            self.dialect_patches.append((dialect, method, wrapper))
+            self.dialect_patches.append((dialect, method, wrapper, previous))
 
     def unpatch_dialect(self) -> None:
-        for dialect, method, wrapper in self.dialect_patches:
-            if dialect.__dict__.get(method) is wrapper:
-                delattr(dialect, method)
+        for dialect, method, wrapper, previous in self.dialect_patches:
+            _restore(dialect, method, wrapper, previous)
         self.dialect_patches.clear()
 
     # ------------------------------------------------------------------- pool
@@ -239,6 +254,7 @@ class _EngineState:
             get_emitter().gauge("db.pool.connections", self.size, {"pool": self.name, "state": "size"})
         connect = timed_checkout(self, pool.connect, counting)
         do_return_conn = counted_return(self, pool._do_return_conn, counting)
+        self.pool_previous = (vars(pool).get("connect", _ABSENT), vars(pool).get("_do_return_conn", _ABSENT))
         pool.connect = connect
         pool._do_return_conn = do_return_conn
         self.patched = (pool, connect, do_return_conn)
@@ -248,10 +264,10 @@ class _EngineState:
         """Unwrap the current pool (``returns=False``: its ``connect`` only)."""
         if self.patched is not None:
             pool, connect, do_return_conn = self.patched
-            if pool.__dict__.get("connect") is connect:
-                del pool.__dict__["connect"]
-            if returns and pool.__dict__.get("_do_return_conn") is do_return_conn:
-                del pool.__dict__["_do_return_conn"]
+            previous_connect, previous_return = self.pool_previous
+            _restore(pool, "connect", connect, previous_connect)
+            if returns:
+                _restore(pool, "_do_return_conn", do_return_conn, previous_return)
             self.patched = None
 
     def disarm(self) -> None:

@@ -367,6 +367,44 @@ def test_a_do_execute_no_params_set_on_the_dialect_before_us_gets_the_execution_
         vars(dialect).pop("do_execute_no_params", None)
 
 
+def test_uninstrument_gives_back_the_wrappers_another_library_set_on_the_instances_before_us(
+    statsd_recorder: Recorder, engine: Engine
+) -> None:
+    """Uninstall takes only our wrappers off: a ``do_execute`` or ``pool.connect`` someone else set on the
+    dialect or pool instance before ``instrument_engine`` is theirs again, and still runs (it was deleted)."""
+    dialect, pool = engine.dialect, engine.pool
+    executed: list[str] = []
+    connects: list[int] = []
+
+    def their_execute(cursor: Any, statement: str, parameters: Any, context: Any = None) -> None:
+        executed.append(statement)
+        type(dialect).do_execute(dialect, cursor, statement, parameters, context)
+
+    def their_connect() -> Any:
+        connects.append(1)
+        return type(pool).connect(pool)
+
+    dialect.do_execute = their_execute  # type: ignore[method-assign]
+    pool.connect = their_connect  # type: ignore[method-assign]
+    try:
+        instrument_engine(engine, "restored")
+        with engine.connect() as conn:
+            assert conn.execute(select(devices.c.name).where(devices.c.id == 2)).scalar_one() == "edge-2"
+        assert (len(executed), len(connects)) == (1, 1)
+        assert statsd_recorder.total("db.query", pool="restored", table="devices") == 1
+        uninstrument_engine(engine)
+        assert vars(dialect)["do_execute"] is their_execute
+        assert vars(pool)["connect"] is their_connect
+        with engine.connect() as conn:  # theirs still run, ours no more
+            assert conn.execute(select(devices.c.name).where(devices.c.id == 2)).scalar_one() == "edge-2"
+        assert (len(executed), len(connects)) == (2, 2)
+        assert statsd_recorder.total("db.query", pool="restored", table="devices") == 1
+    finally:
+        uninstrument_engine(engine)
+        vars(dialect).pop("do_execute", None)
+        vars(pool).pop("connect", None)
+
+
 def test_overflow_is_sent_when_it_changes_and_only_then(statsd_recorder: Recorder, tmp_path: Path) -> None:
     engine = make_engine(tmp_path, pool_size=1, max_overflow=1)
     instrument_engine(engine, "spill")
