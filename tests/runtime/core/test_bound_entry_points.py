@@ -17,36 +17,19 @@ from collections.abc import Callable
 import pytest
 
 from netauto_statsd.catalog import liveview, runner, throughput
-from netauto_statsd.emitter import Emitter, bound, fastcall, set_emitter
+from netauto_statsd.emitter import Emitter, bound, fastcall
 from netauto_statsd.emitter.bound import BoundOutcome
 from netauto_statsd.emitter.values import MAX_MAGNITUDE
 from netauto_statsd.instrument import run_created, timed
-from tests.runtime.core.wire import Line, UdpSink, parse_dogstatsd, split_lines
+from tests.runtime.core.wire import UdpSink
+from tests.runtime.core.wire import flushed as _flushed
+from tests.runtime.core.wire import installed as _installed
+from tests.runtime.core.wire import values_of as _values
 
 RUN = {"site": "par1", "protocol": "ssh"}
 RUN_OK = {**RUN, "status": "ok"}
 WAIT = {"queue": "default", "func": "f"}
 MakeEmitter = Callable[..., Emitter]
-
-
-def _installed(sink: UdpSink, make_emitter: MakeEmitter, **overrides: object) -> Emitter:
-    emitter = make_emitter(sink.port, **overrides)
-    set_emitter(emitter)
-    return emitter
-
-
-def _flushed(emitter: Emitter, sink: UdpSink) -> list[Line]:
-    emitter.flush()
-    return [parse_dogstatsd(text) for text in split_lines(sink.drain())]
-
-
-def _values(lines: list[Line], name: str, **tags: str) -> list[float]:
-    return [
-        value
-        for line in lines
-        if line.name == f"netauto.{name}" and tags.items() <= line.tag_dict.items()
-        for value in line.values * line.repeat
-    ]
 
 
 def test_install_hands_the_catalog_every_entry_point(sink: UdpSink, make_emitter: MakeEmitter) -> None:

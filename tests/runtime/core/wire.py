@@ -17,6 +17,9 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
+
+from netauto_statsd.emitter import Emitter, set_emitter
 
 #: Allowed characters of a tag value on the wire (see netauto_statsd.tags).
 SAFE_VALUE = re.compile(r"[A-Za-z0-9_\-/]{1,64}")
@@ -126,3 +129,26 @@ def closed_udp_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def installed(sink: UdpSink, make_emitter: Callable[..., Emitter], **overrides: Any) -> Emitter:
+    """An emitter sending to ``sink``, made the process-wide one (what bound metric objects use)."""
+    emitter = make_emitter(sink.port, **overrides)
+    set_emitter(emitter)
+    return emitter
+
+
+def flushed(emitter: Emitter, sink: UdpSink) -> list[Line]:
+    """Flush ``emitter`` and parse every DogStatsD line ``sink`` received."""
+    emitter.flush()
+    return [parse_dogstatsd(text) for text in split_lines(sink.drain())]
+
+
+def values_of(lines: list[Line], name: str, **tags: str) -> list[float]:
+    """Every value of ``name`` with these tags, each repeated as the exporter expands it."""
+    return [
+        value
+        for line in lines
+        if line.name == f"netauto.{name}" and tags.items() <= line.tag_dict.items()
+        for value in line.values * line.repeat
+    ]
