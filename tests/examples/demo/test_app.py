@@ -11,8 +11,7 @@ import logging
 import socket
 import struct
 import threading
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -22,7 +21,7 @@ from tests.support import require_module
 aiohttp = require_module("aiohttp", "pip install -e '.[demo]' -e ./examples")
 require_module("netauto_demo", "pip install -e ./examples")
 from aiohttp import web  # noqa: E402
-from netauto_demo import automation, models  # noqa: E402
+from netauto_demo import automation  # noqa: E402
 from netauto_demo.app import build_app  # noqa: E402
 from netauto_demo.faults import quiet_injected_faults  # noqa: E402
 from netauto_demo.slow_viewer import watch_slowly  # noqa: E402
@@ -33,18 +32,6 @@ from netauto_statsd.testing import Recorder  # noqa: E402
 
 LIVE = normalise_value("/runs/{run_id}/live")
 CONSOLE = normalise_value("/devices/{device_id}/console")
-
-
-@pytest.fixture
-def database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """A fresh SQLite database for the demo models, and 4 devices."""
-    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path}/demo.db")
-    monkeypatch.setattr(models, "_engine", None)
-    automation.seed_devices(4)
-    yield
-    engine = models._engine
-    if engine is not None:
-        engine.dispose()
 
 
 @pytest.fixture
