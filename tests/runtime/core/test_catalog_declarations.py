@@ -6,9 +6,7 @@ like the built-ins (here to a real loopback UDP socket). Conflicting
 declarations fail at import time, naming both modules. Every test restores the
 registry it found.
 
-The declaring module is read from the call stack; mutmut's trampolines add
-frames there, so these tests never assert ``module`` for a metric declared
-through ``counter()`` (``test_metrics.py`` does, outside mutation runs).
+The declaring module a ``counter()`` records is tested in ``test_declaring_module.py``.
 """
 
 from __future__ import annotations
