@@ -10,7 +10,6 @@ import importlib
 import sys
 import threading
 from collections.abc import Iterable
-from types import FrameType
 from typing import TypeVar
 
 from netauto_statsd.catalog.model import (
@@ -135,15 +134,8 @@ def exposed_series(metric: Metric) -> tuple[str, ...]:
 
 
 def _caller_module() -> str:
-    """The declaring module: the first caller outside this module (counter/histogram/gauge's caller).
-
-    Found by walking out of this module rather than a fixed depth, so a wrapper in between
-    (e.g. a mutation tool's trampolines) does not move it.
-    """
-    frame: FrameType | None = sys._getframe()
-    while frame is not None and frame.f_globals.get("__name__") == __name__:
-        frame = frame.f_back
-    return "__main__" if frame is None else str(frame.f_globals.get("__name__", "__main__"))
+    frame = sys._getframe(3)  # _caller_module <- _declare_kind <- counter/histogram/gauge <- the declaring module
+    return str(frame.f_globals.get("__name__", "__main__"))
 
 
 def _declare_kind(kind: MetricType, name: str, **fields: object) -> Metric:

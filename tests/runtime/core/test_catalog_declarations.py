@@ -71,6 +71,19 @@ def test_an_app_counter_gets_the_documented_defaults_and_emits(sink: UdpSink, ma
     ]
 
 
+def test_every_declaration_function_records_a_declaring_module_name() -> None:
+    """A dotted name (which one: ``test_declaring_module.py``), never missing: ``check``, the docs and
+    ``is_builtin`` read it for every metric."""
+    declared = (
+        catalog.counter("sync.jobs", help="Jobs.", prometheus_name="sync_jobs_total"),
+        catalog.histogram("sync.took", unit="seconds", help="Took.", prometheus_name="sync_took_seconds", buckets=[1]),
+        catalog.gauge("sync.depth", help="Depth.", prometheus_name="sync_depth"),
+    )
+    for metric in declared:
+        assert isinstance(metric.module, str) and metric.module.replace("_", "a").replace(".", "a").isalnum()
+        assert isinstance(catalog.is_builtin(metric), bool)
+
+
 def test_an_app_counter_takes_every_field_given() -> None:
     jobs = catalog.counter(
         "sync.bytes",
