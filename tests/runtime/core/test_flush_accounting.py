@@ -29,7 +29,6 @@ from tests.runtime.core.wire import UdpSink, parse_dogstatsd, split_lines
 
 MakeEmitter = Callable[..., Emitter]
 RUN_OK = {"site": "par1", "protocol": "ssh", "status": "ok"}
-PROCESS = normalise_value(f"{socket.gethostname()}-{os.getpid()}")
 
 
 def _debug_lines(caplog: pytest.LogCaptureFixture) -> list[str]:
@@ -74,9 +73,10 @@ def test_failed_packets_are_logged_counted_and_sent_as_the_clients_own_counter_n
             receiver.close()
     finally:
         emitter.close()
+    process = normalise_value(f"{socket.gethostname()}-{os.getpid()}")  # this process (a worker may fork us)
     assert lines == [
         f"netauto.client.send_failures:{failed}|c|#env:dev,service:netauto",
-        f"netauto.liveview.sessions:3|g|#view:/v,process:{PROCESS},env:dev,service:netauto",
+        f"netauto.liveview.sessions:3|g|#view:/v,process:{process},env:dev,service:netauto",
     ]
     assert second == {**first, "flushes": 2}  # nothing else failed
     assert not any("could not be sent" in line for line in _debug_lines(caplog))
