@@ -140,7 +140,7 @@ def _caller_module() -> str:
 
 def _declare_kind(kind: MetricType, name: str, **fields: object) -> Metric:
     fields.setdefault("module", _caller_module())
-    tags = fields.pop("tags", ())
+    tags = fields.pop("tags")  # counter/histogram/gauge always pass it
     return declare(KINDS[kind](name, kind, tuple(tags), **fields))  # type: ignore[arg-type]
 
 

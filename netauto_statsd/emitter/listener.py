@@ -8,5 +8,5 @@ from typing import Protocol
 class Listener(Protocol):
     """Receives every accepted emission, tags normalised as they will be sent."""
 
-    def record(self, name: str, type: str, value: float, tags: dict[str, str], relative: bool = False) -> None:
-        """One emission: ``relative`` is true for a gauge move (``gauge_add`` / ``Gauge.add``)."""
+    def record(self, name: str, type: str, value: float, tags: dict[str, str], relative: bool) -> None:
+        """One emission: ``relative`` is true for a gauge move (``gauge_add`` / ``Gauge.add``); always passed."""

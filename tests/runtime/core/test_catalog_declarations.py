@@ -6,9 +6,7 @@ like the built-ins (here to a real loopback UDP socket). Conflicting
 declarations fail at import time, naming both modules. Every test restores the
 registry it found.
 
-The declaring module is read from the call stack; mutmut's trampolines add
-frames there, so these tests never assert ``module`` for a metric declared
-through ``counter()`` (``test_metrics.py`` does, outside mutation runs).
+The declaring module a ``counter()`` records is tested in ``test_declaring_module.py``.
 """
 
 from __future__ import annotations
@@ -71,6 +69,19 @@ def test_an_app_counter_gets_the_documented_defaults_and_emits(sink: UdpSink, ma
         ("netauto.sync.jobs", (1.0,), (("kind", "delta"), ("env", "dev"), ("service", "netauto"))),
         ("netauto.sync.jobs", (3.0,), (("kind", "full"), ("env", "dev"), ("service", "netauto"))),
     ]
+
+
+def test_every_declaration_function_records_a_declaring_module_name() -> None:
+    """A dotted name (which one: ``test_declaring_module.py``), never missing: ``check``, the docs and
+    ``is_builtin`` read it for every metric."""
+    declared = (
+        catalog.counter("sync.jobs", help="Jobs.", prometheus_name="sync_jobs_total"),
+        catalog.histogram("sync.took", unit="seconds", help="Took.", prometheus_name="sync_took_seconds", buckets=[1]),
+        catalog.gauge("sync.depth", help="Depth.", prometheus_name="sync_depth"),
+    )
+    for metric in declared:
+        assert isinstance(metric.module, str) and metric.module.replace("_", "a").replace(".", "a").isalnum()
+        assert isinstance(catalog.is_builtin(metric), bool)
 
 
 def test_an_app_counter_takes_every_field_given() -> None:

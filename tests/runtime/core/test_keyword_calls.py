@@ -41,6 +41,11 @@ def _sent(emitter: Emitter, sink: UdpSink) -> list[Line]:
     return [parse_dogstatsd(text) for text in split_lines(sink.drain())]
 
 
+def _lines_sent(emitter: Emitter, sink: UdpSink) -> list[str]:
+    emitter.flush()
+    return split_lines(sink.drain())
+
+
 def _total(lines: list[Line], name: str, **tags: str) -> float:
     return sum(
         sum(line.values) * line.repeat
@@ -119,6 +124,23 @@ def test_tag_values_that_are_not_text_are_sent_as_text_every_time(sink: UdpSink,
         "1_0": 1,
         "True": 1,
     }
+
+
+def test_a_first_call_with_a_tag_value_that_cannot_be_hashed_is_sent_never_raised(
+    sink: UdpSink, make_emitter: MakeEmitter
+) -> None:
+    """A list as tag value cannot key a kept child: the call is resolved (value normalised), not an error."""
+    emitter = _production(sink, make_emitter)
+    created: Counter = _fresh(throughput.RUNS_CREATED)
+    output: Histogram = _fresh(throughput.RUN_OUTPUT_BYTES)
+    created.inc(2, site=["par1"], protocol="ssh")
+    output.observe(512, site=["par1"], protocol="ssh")
+    stats = emitter.stats()
+    assert (stats["accepted"], stats["rejected"], stats["internal_errors"]) == (2, 0, 0)
+    assert sorted(_lines_sent(emitter, sink)) == [
+        "netauto.run.created:2|c|#site:__par1__,protocol:ssh,env:dev,service:netauto",
+        "netauto.run.output_bytes:512|h|#site:__par1__,protocol:ssh,env:dev,service:netauto",
+    ]
 
 
 def test_a_metric_without_tags_keeps_its_ordinary_inc(sink: UdpSink, make_emitter: MakeEmitter) -> None:

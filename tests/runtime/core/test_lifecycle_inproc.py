@@ -9,12 +9,15 @@ emitter (and what it calls), and the fork hook's effect, run in this process.
 from __future__ import annotations
 
 import atexit
+import os
+import socket
 import threading
 import time
 import weakref
 from collections.abc import Callable
 
 from netauto_statsd.emitter import Emitter, epoch, lifecycle
+from netauto_statsd.tags import normalise_value
 from tests.runtime.core.wire import UdpSink, split_lines
 
 MakeEmitter = Callable[..., Emitter]
@@ -76,3 +79,19 @@ def test_the_fork_hook_starts_a_new_epoch_and_resets_the_emitter(make_emitter: M
     assert epoch.current is not before
     emitter.increment("run.created", tags=RUN)  # restarts the thread: the count reaches the socket
     assert sink.wait_lines(1)[-1].startswith("netauto.run.created:")
+
+
+def test_after_close_the_woken_thread_ends_without_a_flush_of_its_own(sink: UdpSink, make_emitter: MakeEmitter) -> None:
+    """``close()`` does the last flush; the thread it wakes must not send the live gauges a second time."""
+    before = set(_flush_threads())
+    emitter = make_emitter(sink.port)  # the thread waits 60 s: only close() wakes it
+    emitter.gauge("liveview.sessions", 3, tags={"view": "/v"})
+    (thread,) = set(_flush_threads()) - before
+    emitter.close()
+    thread.join(5)
+    assert not thread.is_alive()
+    process = normalise_value(f"{socket.gethostname()}-{os.getpid()}")
+    assert split_lines(sink.drain()) == [
+        f"netauto.liveview.sessions:3|g|#view:/v,process:{process},env:dev,service:netauto"
+    ]
+    assert emitter.stats()["flushes"] == 1
