@@ -212,7 +212,7 @@ def test_a_receiver_seen_reading_during_the_wait_gets_a_fresh_quarter_second() -
     """The room grows during the wait (the exporter read 8 datagrams once): the stall clock restarts.
 
     UDP frees receive memory lazily (in steps of a quarter of the buffer), so the exporter reads
-    8 full datagrams (18 KB) at once, 20 ms into the wait, then stops: not enough room for four
+    8 full datagrams (18 KB) at once, after the pacer's sixth pause, then stops: not enough room for four
     datagrams, so the pacer waits a full 0.25 s more after seeing it read, then gives up. A
     receiver that never reads gives up after 35 waits (the test above).
     """
@@ -221,14 +221,19 @@ def test_a_receiver_seen_reading_during_the_wait_gets_a_fresh_quarter_second() -
         receiver.setblocking(False)
         probe = ReceiverProbe(receiver.getsockname()[1])
 
+        pacer = Pacer(burst=COST, rate=1_000_000, probe=probe)
+
         def exporter() -> None:
-            time.sleep(0.02)
+            # read once the pacer has waited 6 times (23.5 ms of its quarter second; a fixed
+            # 20 ms delay could read before its first look on a loaded machine: no growth seen)
+            deadline = time.monotonic() + 10
+            while pacer.pauses < 6 and time.monotonic() < deadline:
+                time.sleep(0.001)
             for _ in range(8):
                 receiver.recv(65535)
 
         reader = threading.Thread(target=exporter, daemon=True)
         try:
-            pacer = Pacer(burst=COST, rate=1_000_000, probe=probe)
             reader.start()
             assert pacer.admit(64) is False
             assert pacer.pauses > 35 and pacer.refused == 1
