@@ -66,6 +66,7 @@ class _Session(_Pending):
         self.transport: Any = None
         self.quiet_limit = -1
         self.sent = 0
+        self.waiting = 0  # timed sends not finished: in ``sent``, published once they complete
         self.received = 0
         self.waits: list[float] = []
         self.failure: BaseException | None = None  # the streaming error counted last
@@ -108,7 +109,10 @@ class _Session(_Pending):
             except Exception:  # unsized data: let aiohttp raise its own error, timed
                 may_wait = True
             sending = send(data, compress)
-            return self._timed(sending) if may_wait else sending
+            if not may_wait:
+                return sending
+            self.waiting += 1
+            return self._timed(sending)
 
         return send_counted
 
@@ -127,13 +131,17 @@ class _Session(_Pending):
         try:
             await sending
         except BaseException as exc:
-            self.sent -= 1
+            self.sent -= 1  # never published: a waiting send is held back until it completes
             if isinstance(exc, Exception):
                 call("live-view error count", self._count_error, exc)
             raise
+        finally:
+            self.waiting -= 1
         waited = perf_counter() - started
         if waited >= WAIT_THRESHOLD:
             self.waits.append(waited)
+        if self.timer is None:  # a publish that held this send back is over: the next one counts it
+            self._first_pending()
 
     def _wrap_receive(self, receive: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
         async def receive_counted(*args: Any, **kwargs: Any) -> Any:
@@ -172,9 +180,8 @@ class _Session(_Pending):
         """Emit the counts and waits gathered since the last publish; sample the backlog."""
         emitter = get_emitter()
         tags = self.tags
-        sent, self.sent = self.sent, 0
-        if sent < 0:  # a send counted in an earlier publish failed since: take it off the next one
-            self.sent, sent = sent, 0
+        # A send still waiting may fail yet, and a counter cannot be taken back: it stays for a later publish.
+        sent, self.sent = self.sent - self.waiting, self.waiting
         received, self.received = self.received, 0
         waits, self.waits = self.waits, []
         if sent:

@@ -1,0 +1,84 @@
+"""aiohttp live views: a send that waits on a slow viewer is counted once it is sent, never before.
+
+Real server on a loopback port; the viewer is a bare socket that stops reading, so
+the server's transport fills and its sends wait, then vanishes. Counts come from the
+test recorder (strict mode).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+from tests.support import require_module
+
+aiohttp = require_module("aiohttp", "pip install -e '.[test]'")
+from aiohttp import web  # noqa: E402
+
+from netauto_statsd.integrations.aiohttp import PUBLISH_INTERVAL, instrument_app, live_view  # noqa: E402
+from netauto_statsd.tags import normalise_value  # noqa: E402
+from netauto_statsd.testing import Recorder  # noqa: E402
+from tests.runtime.integrations.aiohttp_support import eventually, raw_upgrade, vanish  # noqa: E402
+
+STATE = web.AppKey("state", dict)
+FLOOD = normalise_value("/flood/{run_id}")
+CHUNK = "z" * 65536
+
+
+def flood_app() -> web.Application:
+    @live_view
+    async def flood(request: web.Request) -> web.WebSocketResponse:
+        """Send big chunks until a send fails; the handler catches that and returns normally."""
+        state = request.app[STATE]
+        ws = web.WebSocketResponse(compress=False)
+        await ws.prepare(request)
+        try:
+            while True:
+                state["started"] += 1
+                state["since"] = asyncio.get_running_loop().time()
+                await ws.send_str(CHUNK)
+                state["delivered"] += 1
+                await asyncio.sleep(0)  # a real run yields between chunks
+        except ConnectionError:
+            state["caught"] += 1
+        return ws
+
+    app = web.Application()
+    app[STATE] = {"started": 0, "delivered": 0, "caught": 0, "since": 0.0}
+    app.router.add_get("/flood/{run_id}", flood)
+    return instrument_app(app)
+
+
+async def test_a_send_that_waited_across_a_publish_and_then_failed_is_not_counted_sent(
+    serve: Callable[..., Any], statsd_recorder: Recorder
+) -> None:
+    """The publish timer fires while a send waits for the viewer; the viewer vanishes; that send never went out.
+
+    ``liveview.messages{direction="sent"}`` must be the sends that completed: a
+    counter cannot be taken back once published, so a send still waiting is not
+    published yet.
+    """
+    rec = statsd_recorder
+    app = flood_app()
+    state = app[STATE]
+    port = await serve(app)
+    sock = await raw_upgrade(port, "/flood/1")  # never reads: the server's sends end up waiting
+    loop = asyncio.get_running_loop()
+
+    def waiting_across_a_publish() -> bool:
+        """A send has been waiting for longer than two publish intervals (a timer fired during it)."""
+        in_progress = state["started"] == state["delivered"] + 1
+        published = bool(rec.find("liveview.messages"))
+        return in_progress and published and loop.time() - state["since"] > 2 * PUBLISH_INTERVAL
+
+    try:
+        await eventually(waiting_across_a_publish, "a send to wait on the viewer across a publish", timeout=20)
+    finally:
+        vanish(sock)
+    await eventually(lambda: rec.find("liveview.close", view=FLOOD), "the handler to end")
+    assert state["caught"] == 1
+    assert rec.total("liveview.messages", view=FLOOD, direction="sent") == state["delivered"]
+    assert rec.total("liveview.error", view=FLOOD) == 1
+    assert rec.total("liveview.close", view=FLOOD, code_class="abnormal") == 1
+    assert rec.gauge("liveview.sessions", view=FLOOD) == 0
