@@ -24,6 +24,8 @@ from aiohttp import WSMsgType, web  # noqa: E402
 from netauto_statsd.config import Settings  # noqa: E402
 from netauto_statsd.emitter import set_emitter  # noqa: E402
 from netauto_statsd.integrations.aiohttp import _shared, instrument_app, live_view  # noqa: E402
+from netauto_statsd.integrations.aiohttp.http import TALLY_ATTRIBUTE  # noqa: E402
+from netauto_statsd.testing import Recorder  # noqa: E402
 from tests.runtime.integrations.aiohttp_support import BrokenEmitter, eventually, raw_upgrade, vanish  # noqa: E402
 
 FAILED = re.compile(r"^netauto_statsd: (?P<what>.+) failed: (?P<why>.+)$")
@@ -105,6 +107,51 @@ async def test_a_failure_in_the_timers_publish_is_logged_as_the_publish(
     finally:
         await runner.cleanup()
     assert failures(caplog) == {"aiohttp publish": {"metrics are broken"}, "aiohttp cleanup flush": {"flush is broken"}}
+
+
+async def test_a_failure_moving_the_middleware_at_startup_is_logged_and_requests_still_count(
+    statsd_recorder: Recorder, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Another startup hook froze the middleware list first: ours cannot leave the chain, so it stays there."""
+
+    async def freeze_middlewares(app: web.Application) -> None:
+        app.middlewares.freeze()
+
+    app = web.Application()
+    app.router.add_get("/ok", _ok)
+    app.on_startup.append(freeze_middlewares)  # runs before instrument_app's own hook
+    instrument_app(app)
+    with caplog.at_level(logging.DEBUG, logger="netauto_statsd"):
+        runner, base = await start(app)
+        try:
+            assert "_handle" not in vars(app), "the wrapper set before the failure is taken back"
+            assert [hasattr(m, TALLY_ATTRIBUTE) for m in app.middlewares] == [True]
+            async with aiohttp.ClientSession() as session, session.get(f"{base}/ok") as response:
+                assert response.status == 200
+        finally:
+            await runner.cleanup()
+    assert failures(caplog) == {"aiohttp startup": {"Cannot modify frozen list."}}
+    assert statsd_recorder.total("http.request", route="/ok", status_class="2xx") == 1
+
+
+async def test_a_failure_in_the_request_paths_bookkeeping_is_logged_and_the_request_answered(
+    broken: BrokenEmitter, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The publish timer cannot be scheduled (an interval that is not a number): the answer is unchanged."""
+    monkeypatch.setattr(_shared, "PUBLISH_INTERVAL", "soon")
+    runner, base = await start(http_app())
+    try:
+        async with aiohttp.ClientSession() as session, session.get(f"{base}/ok") as response:
+            assert (response.status, await response.text()) == (200, "ok")
+    finally:
+        await runner.cleanup()
+    seen = failures(caplog)
+    assert set(seen) == {"aiohttp request metrics", "aiohttp request tally publish", "aiohttp cleanup flush"}, seen
+    assert seen["aiohttp request metrics"] == {"unsupported operand type(s) for +: 'float' and 'str'"}, seen
+
+
+async def _ok(request: web.Request) -> web.Response:
+    return web.Response(text="ok")
 
 
 def views_app() -> web.Application:

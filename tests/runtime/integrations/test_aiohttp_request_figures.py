@@ -173,3 +173,26 @@ async def test_a_strict_mode_error_met_by_the_publish_timer_is_raised_at_app_cle
         with pytest.raises(CatalogError, match="TRACE"):
             await runner.cleanup()
     assert rec.find("http.request", method="TRACE") == []
+
+
+async def test_after_a_strict_mode_error_reaches_a_request_the_timer_publishes_again(
+    serve: Callable[..., Any], statsd_recorder: Recorder
+) -> None:
+    """The next request raises what the timer met (strict mode: a 500), and publishing carries on after it."""
+    rec = statsd_recorder
+    port = await serve(figures_app())
+    url = f"http://127.0.0.1:{port}/ok"
+    async with aiohttp.ClientSession() as session:
+        async with session.get(url) as response:
+            assert response.status == 200
+        async with session.request("TRACE", url) as response:
+            assert response.status == 405
+        await eventually(lambda: rec.total("http.request", route="/ok") == 1, "the timer to meet the TRACE")
+        async with session.get(url) as response:
+            assert response.status == 500, "strict mode: the catalog error is raised in the app's flow"
+        assert rec.total("http.request", route="/ok") == 2, "that request's own figures were published first"
+        for _ in range(2):
+            async with session.get(url) as response:
+                assert response.status == 200
+        await eventually(lambda: rec.total("http.request", route="/ok") == 4, "the timer to publish again")
+    assert rec.find("http.request", method="TRACE") == []
