@@ -15,7 +15,7 @@ import socket
 import struct
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +41,7 @@ from netauto_statsd.integrations.aiohttp import (  # noqa: E402
 from netauto_statsd.integrations.aiohttp.http import TALLY_ATTRIBUTE  # noqa: E402
 from netauto_statsd.tags import normalise_value  # noqa: E402
 from netauto_statsd.testing import Recorder  # noqa: E402
+from tests.runtime.integrations.aiohttp_support import eventually  # noqa: E402
 from tests.support import ROOT, Exporter, free_port, wait_until  # noqa: E402
 
 DEVICE_ROUTE = normalise_value("/api/devices/{device_id}")
@@ -138,19 +139,6 @@ def build_app(instrumented: bool = True) -> web.Application:
 
 
 # ----------------------------------------------------------------- helpers
-async def eventually(check: Callable[[], Any], what: str, timeout: float = 10.0) -> Any:
-    """Poll ``check`` on the event loop until it is truthy or the deadline passes."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while True:
-        result = check()
-        if result:
-            return result
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        await asyncio.sleep(0.01)  # poll interval: lets the server run
-
-
 def sessions(rec: Recorder, view: str = VIEW) -> float:
     return rec.gauge("liveview.sessions", view=view) or 0.0
 
@@ -386,23 +374,6 @@ async def test_class_based_view(aiohttp_client: Any, statsd_recorder: Recorder) 
     await eventually(lambda: statsd_recorder.find("liveview.close", view=view), "the session to end")
     assert statsd_recorder.total("liveview.close", view=view, code_class="going_away") == 1
     assert sessions(statsd_recorder, view) == 0
-
-
-@pytest.fixture
-async def serve() -> AsyncIterator[Callable[..., Any]]:
-    """Start an app on a free port with a plain AppRunner (the test server forces handler_cancellation)."""
-    runners: list[web.AppRunner] = []
-
-    async def start(app: web.Application, **kwargs: Any) -> int:
-        runner = web.AppRunner(app, **kwargs)
-        await runner.setup()
-        await web.TCPSite(runner, "127.0.0.1", 0).start()
-        runners.append(runner)
-        return int(runner.addresses[0][1])
-
-    yield start
-    for runner in runners:
-        await runner.cleanup()
 
 
 @pytest.mark.parametrize("handler_cancellation", [False, True], ids=["run_app-default", "cancel-on-disconnect"])

@@ -10,10 +10,8 @@ import asyncio
 import base64
 import os
 import socket
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
-
-import pytest
 
 from tests.support import require_module
 
@@ -23,6 +21,7 @@ from aiohttp import WSMsgType, web  # noqa: E402
 from netauto_statsd.integrations.aiohttp import instrument_app, live_view  # noqa: E402
 from netauto_statsd.tags import normalise_value  # noqa: E402
 from netauto_statsd.testing import Recorder  # noqa: E402
+from tests.runtime.integrations.aiohttp_support import eventually, raw_upgrade  # noqa: E402
 
 STATE = web.AppKey("state", dict)
 FRAMES = normalise_value("/frames/{run_id}")
@@ -31,37 +30,12 @@ MAYBE = normalise_value("/maybe/{run_id}")
 ECHO = normalise_value("/echo/{run_id}")
 CAREFUL = normalise_value("/careful/{run_id}")
 SINK = normalise_value("/sink/{run_id}")
+SLOW_VIEW = normalise_value("/slow/{run_id}")
+#: known waits around a handshake and a mount
+SLEEP_S = 0.05
+#: generous upper bound for a 50 ms sleep on a loaded machine; a value in ms (50) would be far above
+UPPER_S = 1.0
 BIG = "y" * 40000  # over a quarter of the transport's high-water mark: its send is timed
-
-
-async def eventually(check: Callable[[], Any], what: str, timeout: float = 10.0) -> Any:
-    """Poll ``check`` on the event loop until it is truthy or the deadline passes."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while True:
-        result = check()
-        if result:
-            return result
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        await asyncio.sleep(0.01)  # poll interval: lets the server run
-
-
-@pytest.fixture
-async def serve() -> AsyncIterator[Callable[..., Any]]:
-    """Start an app on a free port with a plain AppRunner; cleaned up at the end."""
-    runners: list[web.AppRunner] = []
-
-    async def start(app: web.Application, **kwargs: Any) -> int:
-        runner = web.AppRunner(app, **kwargs)
-        await runner.setup()
-        await web.TCPSite(runner, "127.0.0.1", 0).start()
-        runners.append(runner)
-        return int(runner.addresses[0][1])
-
-    yield start
-    for runner in runners:
-        await runner.cleanup()
 
 
 def views_app() -> web.Application:
@@ -135,8 +109,20 @@ def views_app() -> web.Application:
             pass
         return ws
 
+    @live_view
+    async def slow(request: web.Request) -> web.WebSocketResponse:
+        await asyncio.sleep(SLEEP_S)  # before the 101: part of the handshake
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        await asyncio.sleep(2 * SLEEP_S)  # before the first message: the mount
+        await ws.send_str("mount")
+        async for _ in ws:
+            pass
+        return ws
+
     app = web.Application()
     app[STATE] = {"delivered": 0, "caught": 0}
+    app.router.add_get("/slow/{run_id}", slow)
     app.router.add_get("/sink/{run_id}", sink)
     app.router.add_get("/careful/{run_id}", careful)
     app.router.add_get("/frames/{run_id}", frames)
@@ -246,22 +232,6 @@ async def test_a_protocol_error_from_the_viewer_is_one_streaming_error(
     assert rec.total("liveview.messages", view=ECHO, direction="sent") == 1
 
 
-async def raw_upgrade(port: int, path: str) -> socket.socket:
-    loop = asyncio.get_running_loop()
-    sock = socket.socket()
-    sock.setblocking(False)
-    await loop.sock_connect(sock, ("127.0.0.1", port))
-    key = base64.b64encode(os.urandom(16)).decode()
-    await loop.sock_sendall(
-        sock,
-        (
-            f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-            f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
-        ).encode(),
-    )
-    return sock
-
-
 async def test_a_send_error_the_handler_catches_is_still_one_streaming_error(
     serve: Callable[..., Any], statsd_recorder: Recorder
 ) -> None:
@@ -320,3 +290,17 @@ async def test_the_backlog_is_sampled_only_by_publishes_that_sent(
     await eventually(lambda: rec.find("liveview.close", view=SINK), "the session to end")
     assert rec.count("liveview.backlog", view=SINK) == 1, "publishes that only received sample no backlog"
     assert rec.values("liveview.backlog", view=SINK) == [0]
+
+
+async def test_a_live_views_handshake_and_mount_of_known_length_are_recorded_in_seconds(
+    serve: Callable[..., Any], statsd_recorder: Recorder
+) -> None:
+    rec = statsd_recorder
+    port = await serve(views_app())
+    async with aiohttp.ClientSession() as session, session.ws_connect(f"http://127.0.0.1:{port}/slow/1") as ws:
+        assert await ws.receive_str() == "mount"
+        [handshake] = rec.values("liveview.handshake", view=SLOW_VIEW)
+        [mount] = rec.values("liveview.mount", view=SLOW_VIEW)
+        await ws.close()
+    assert SLEEP_S <= handshake < UPPER_S, handshake
+    assert 2 * SLEEP_S <= mount < UPPER_S, mount

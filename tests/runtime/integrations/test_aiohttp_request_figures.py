@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -23,38 +23,13 @@ from netauto_statsd.catalog import CatalogError  # noqa: E402
 from netauto_statsd.integrations.aiohttp import UNMATCHED_ROUTE, instrument_app  # noqa: E402
 from netauto_statsd.tags import normalise_value  # noqa: E402
 from netauto_statsd.testing import Recorder  # noqa: E402
+from tests.runtime.integrations.aiohttp_support import eventually  # noqa: E402
 
 SLOW = web.AppKey("slow", dict)
-
-
-async def eventually(check: Callable[[], Any], what: str, timeout: float = 10.0) -> Any:
-    """Poll ``check`` on the event loop until it is truthy or the deadline passes."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while True:
-        result = check()
-        if result:
-            return result
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        await asyncio.sleep(0.01)  # poll interval: lets the server run
-
-
-@pytest.fixture
-async def serve() -> AsyncIterator[Callable[..., Any]]:
-    """Start an app on a free port with a plain AppRunner; cleaned up (published) at the end."""
-    runners: list[web.AppRunner] = []
-
-    async def start(app: web.Application, **kwargs: Any) -> int:
-        runner = web.AppRunner(app, **kwargs)
-        await runner.setup()
-        await web.TCPSite(runner, "127.0.0.1", 0).start()
-        runners.append(runner)
-        return int(runner.addresses[0][1])
-
-    yield start
-    for runner in runners:
-        await runner.cleanup()
+#: a known wait measured by the middleware
+SLEEP_S = 0.05
+#: generous upper bound for a 50 ms sleep on a loaded machine; a value in ms (50) would be far above
+UPPER_S = 1.0
 
 
 def figures_app() -> web.Application:
@@ -196,3 +171,34 @@ async def test_after_a_strict_mode_error_reaches_a_request_the_timer_publishes_a
                 assert response.status == 200
         await eventually(lambda: rec.total("http.request", route="/ok") == 4, "the timer to publish again")
     assert rec.find("http.request", method="TRACE") == []
+
+
+def timed_app() -> web.Application:
+    async def work(request: web.Request) -> web.Response:
+        await asyncio.sleep(SLEEP_S)
+        return web.Response(text="done")
+
+    async def fail(request: web.Request) -> web.Response:
+        await asyncio.sleep(SLEEP_S)
+        raise web.HTTPServiceUnavailable()
+
+    app = web.Application()
+    app.router.add_get("/work", work)
+    app.router.add_get("/fail", fail)
+    return instrument_app(app)
+
+
+async def test_a_request_of_known_length_is_recorded_in_seconds_in_whole_microseconds(
+    serve: Callable[..., Any], statsd_recorder: Recorder
+) -> None:
+    rec = statsd_recorder
+    port = await serve(timed_app())
+    async with aiohttp.ClientSession() as session:
+        for path, status in (("/work", 200), ("/fail", 503)):
+            async with session.get(f"http://127.0.0.1:{port}{path}") as response:
+                assert response.status == status
+    await eventually(lambda: rec.count("http.duration") == 2, "both requests to be published")
+    for route, status_class in (("/work", "2xx"), ("/fail", "5xx")):
+        [value] = rec.values("http.duration", route=route, status_class=status_class)
+        assert SLEEP_S <= value < UPPER_S, (route, value)
+        assert value == round(value, 6), value
