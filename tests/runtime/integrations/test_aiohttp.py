@@ -525,6 +525,28 @@ async def test_live_view_without_instrument_app_warns_once_and_works(
     assert statsd_recorder.samples == []
 
 
+async def test_a_live_view_answering_a_plain_stream_without_instrument_app_draws_no_warning(
+    serve: Callable[..., Any], statsd_recorder: Recorder, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Only a prepared websocket is a live view the app forgot to measure; a prepared plain stream is not."""
+
+    @live_view
+    async def events(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse()
+        await response.prepare(request)
+        await response.write(b"data: 1\n\n")
+        return response
+
+    app = web.Application()
+    app.router.add_get("/events", events)
+    port = await serve(app)
+    with caplog.at_level(logging.WARNING, logger="netauto_statsd"):
+        async with aiohttp.ClientSession() as session, session.get(f"http://127.0.0.1:{port}/events") as response:
+            assert await response.read() == b"data: 1\n\n"
+    assert [r.getMessage() for r in caplog.records if r.name == "netauto_statsd"] == []
+    assert statsd_recorder.samples == []
+
+
 # --------------------------------------------------------- failure safety
 class BrokenEmitter(Emitter):
     """An emitter whose every emission fails inside (a bug in metrics code, a dead disk...)."""
