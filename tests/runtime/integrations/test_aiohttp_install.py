@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import pytest
 
@@ -13,6 +14,7 @@ from aiohttp import web  # noqa: E402
 
 from netauto_statsd.annotations import LifecycleAnnotations  # noqa: E402
 from netauto_statsd.integrations.aiohttp import AiohttpInstrumentor, instrument_app, uninstrument_app  # noqa: E402
+from netauto_statsd.integrations.aiohttp.http import TALLY_ATTRIBUTE  # noqa: E402
 from netauto_statsd.testing import Recorder  # noqa: E402
 
 
@@ -68,6 +70,40 @@ def test_uninstall_of_an_app_frozen_by_hand_is_refused_and_changes_nothing() -> 
         uninstrument_app(app)
     assert hooks(app) == before
     assert AiohttpInstrumentor().is_installed(app)
+
+
+async def test_the_middleware_goes_outside_the_apps_own_even_when_it_stays_in_the_chain(
+    statsd_recorder: Recorder,
+) -> None:
+    """An app frozen before startup keeps the middleware in the chain: it is still the outermost one,
+    so an answer the app's own middleware makes from an exception is what it counts."""
+
+    @web.middleware
+    async def unavailable_on_value_error(request: web.Request, handler: Any) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except ValueError:
+            return web.Response(status=503)
+
+    async def broken(request: web.Request) -> web.Response:
+        raise ValueError("device did not answer")
+
+    app = web.Application(middlewares=[unavailable_on_value_error])
+    app.router.add_get("/broken", broken)
+    instrument_app(app)
+    app.freeze()
+    runner = web.AppRunner(app)
+    await runner.setup()
+    try:
+        assert [hasattr(m, TALLY_ATTRIBUTE) for m in app.middlewares] == [True, False]
+        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        url = f"http://127.0.0.1:{runner.addresses[0][1]}/broken"
+        async with aiohttp.ClientSession() as session, session.get(url) as response:
+            assert response.status == 503
+    finally:
+        await runner.cleanup()
+    assert statsd_recorder.total("http.request", route="/broken", status_class="5xx") == 1
+    assert statsd_recorder.total("http.exception") == 0, "the app's middleware answered: no exception left it"
 
 
 async def _ping(request: web.Request) -> web.Response:

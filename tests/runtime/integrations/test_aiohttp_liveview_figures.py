@@ -304,3 +304,173 @@ async def test_a_live_views_handshake_and_mount_of_known_length_are_recorded_in_
         await ws.close()
     assert SLEEP_S <= handshake < UPPER_S, handshake
     assert 2 * SLEEP_S <= mount < UPPER_S, mount
+
+
+# ----------------------------------------------------- conversations: who speaks when
+TICKS = normalise_value("/ticks/{run_id}")
+POLITE = normalise_value("/polite/{run_id}")
+PATIENT = normalise_value("/patient/{run_id}")
+SLOPPY = normalise_value("/sloppy/{run_id}")
+TICK_QUEUE = web.AppKey("ticks", asyncio.Queue)
+
+
+def conversations_app() -> web.Application:
+    @live_view
+    async def ticks(request: web.Request) -> web.WebSocketResponse:
+        """Send what the test queues, never receiving: only sends schedule its publishes."""
+        queue = request.app[TICK_QUEUE]
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        await ws.send_str("mount")
+        while (text := await queue.get()) is not None:
+            await ws.send_str(text)
+        await ws.close()
+        return ws
+
+    @live_view
+    async def polite(request: web.Request) -> web.WebSocketResponse:
+        """Wait for the viewer's hello before the first message."""
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        hello = await ws.receive_str()
+        await ws.send_str(f"welcome {hello}")
+        async for _ in ws:
+            pass
+        return ws
+
+    @live_view
+    async def patient(request: web.Request) -> web.WebSocketResponse:
+        """Give up waiting for the viewer twice (the timeout passed positionally by aiohttp, then by keyword)."""
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        try:
+            await ws.receive_str(timeout=0.05)
+        except asyncio.TimeoutError:
+            await ws.send_str("quiet 1")
+        try:
+            await ws.receive(timeout=0.05)
+        except asyncio.TimeoutError:
+            await ws.send_str("quiet 2")
+        async for _ in ws:
+            pass
+        return ws
+
+    @live_view
+    async def sloppy(request: web.Request) -> web.WebSocketResponse:
+        """A send of the wrong type fails in aiohttp; the handler carries on."""
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        await ws.send_str("mount")
+        try:
+            await ws.send_str(123)  # type: ignore[arg-type]
+        except TypeError:
+            await ws.send_str("typed")
+        async for _ in ws:
+            pass
+        return ws
+
+    app = web.Application()
+    app[TICK_QUEUE] = asyncio.Queue()
+    app.router.add_get("/ticks/{run_id}", ticks)
+    app.router.add_get("/polite/{run_id}", polite)
+    app.router.add_get("/patient/{run_id}", patient)
+    app.router.add_get("/sloppy/{run_id}", sloppy)
+    return instrument_app(app)
+
+
+async def test_sends_alone_get_published_while_the_session_lasts(
+    serve: Callable[..., Any], statsd_recorder: Recorder
+) -> None:
+    """A view that only sends: each send after a publish schedules the next one."""
+    rec = statsd_recorder
+    app = conversations_app()
+    port = await serve(app)
+    async with aiohttp.ClientSession() as session, session.ws_connect(f"http://127.0.0.1:{port}/ticks/1") as ws:
+        assert await ws.receive_str() == "mount"
+        for n in range(3):
+            if n:
+                app[TICK_QUEUE].put_nowait(f"tick {n}")
+                assert await ws.receive_str() == f"tick {n}"
+            await eventually(
+                lambda n=n: rec.total("liveview.messages", view=TICKS, direction="sent") == 1 + n,  # type: ignore[misc]
+                f"send {1 + n} to be published while the session is open",
+            )
+        assert not rec.find("liveview.close", view=TICKS)
+        app[TICK_QUEUE].put_nowait(None)
+        assert (await ws.receive()).type is WSMsgType.CLOSE
+    await eventually(lambda: rec.find("liveview.close", view=TICKS), "the session to end")
+    assert rec.total("liveview.messages", view=TICKS, direction="sent") == 3
+    assert rec.total("liveview.messages", view=TICKS, direction="received") == 0
+
+
+async def test_when_the_viewer_speaks_first_the_mount_ends_at_the_first_message(
+    serve: Callable[..., Any], statsd_recorder: Recorder
+) -> None:
+    rec = statsd_recorder
+    port = await serve(conversations_app())
+    async with aiohttp.ClientSession() as session, session.ws_connect(f"http://127.0.0.1:{port}/polite/1") as ws:
+        await ws.send_str("hi")
+        assert await ws.receive_str() == "welcome hi"
+        assert rec.count("liveview.mount", view=POLITE) == 1, "recorded as the first message went out"
+        await eventually(
+            lambda: rec.total("liveview.messages", view=POLITE, direction="received") == 1, "the hello to be published"
+        )
+    await eventually(lambda: rec.find("liveview.close", view=POLITE), "the session to end")
+    assert rec.count("liveview.mount", view=POLITE) == 1
+    assert rec.total("liveview.messages", view=POLITE, direction="sent") == 1
+
+
+async def test_a_receive_timeout_reaches_the_view_through_the_counting_wrapper(
+    serve: Callable[..., Any], statsd_recorder: Recorder
+) -> None:
+    """``receive_str(timeout=...)`` passes it on positionally, ``receive(timeout=...)`` by keyword: both time out."""
+    rec = statsd_recorder
+    port = await serve(conversations_app())
+    async with aiohttp.ClientSession() as session, session.ws_connect(f"http://127.0.0.1:{port}/patient/1") as ws:
+        assert await asyncio.wait_for(ws.receive_str(), 10) == "quiet 1"
+        assert await asyncio.wait_for(ws.receive_str(), 10) == "quiet 2"
+    await eventually(lambda: rec.find("liveview.close", view=PATIENT), "the session to end")
+    assert rec.total("liveview.messages", view=PATIENT, direction="sent") == 2
+    assert rec.total("liveview.messages", view=PATIENT, direction="received") == 0
+    assert rec.total("liveview.error", view=PATIENT) == 0
+
+
+async def test_a_send_of_the_wrong_type_is_not_counted_sent_and_is_one_error(
+    serve: Callable[..., Any], statsd_recorder: Recorder
+) -> None:
+    rec = statsd_recorder
+    port = await serve(conversations_app())
+    async with aiohttp.ClientSession() as session, session.ws_connect(f"http://127.0.0.1:{port}/sloppy/1") as ws:
+        assert await ws.receive_str() == "mount"
+        assert await ws.receive_str() == "typed"
+    await eventually(lambda: rec.find("liveview.close", view=SLOPPY), "the session to end")
+    assert rec.total("liveview.messages", view=SLOPPY, direction="sent") == 2
+    assert [s.tags["kind"] for s in rec.find("liveview.error", view=SLOPPY)] == ["TypeError"]
+    assert rec.total("liveview.close", view=SLOPPY, code_class="normal") == 1
+
+
+async def test_the_apps_response_prepare_signal_still_sees_a_live_views_handshake(
+    serve: Callable[..., Any], statsd_recorder: Recorder
+) -> None:
+    """The live view catches its handshake by wrapping this request's prepare hook: the app's own hook still runs."""
+
+    async def served_by(request: web.Request, response: web.StreamResponse) -> None:
+        response.headers["X-Served-By"] = "netauto"
+
+    app = views_app()
+    app.on_response_prepare.append(served_by)
+    port = await serve(app)
+    sock = await raw_upgrade(port, "/sink/7")
+    try:
+        loop = asyncio.get_running_loop()
+        head = b""
+        while b"\r\n\r\n" not in head:
+            chunk = await asyncio.wait_for(loop.sock_recv(sock, 4096), 10)
+            assert chunk, head
+            head += chunk
+    finally:
+        sock.close()
+    assert head.startswith(b"HTTP/1.1 101"), head
+    assert b"\r\nX-Served-By: netauto\r\n" in head, head
+    await eventually(lambda: statsd_recorder.find("liveview.close", view=SINK), "the session to end")
+    assert statsd_recorder.count("liveview.handshake", view=SINK) == 1

@@ -22,7 +22,8 @@ aiohttp = require_module("aiohttp", "pip install -e '.[test]'")
 from aiohttp import WSMsgType, web  # noqa: E402
 
 from netauto_statsd.config import Settings  # noqa: E402
-from netauto_statsd.emitter import set_emitter  # noqa: E402
+from netauto_statsd.emitter import Emitter, set_emitter  # noqa: E402
+from netauto_statsd.emitter.resolve import HISTOGRAM  # noqa: E402
 from netauto_statsd.integrations.aiohttp import _shared, instrument_app, live_view  # noqa: E402
 from netauto_statsd.integrations.aiohttp.http import TALLY_ATTRIBUTE  # noqa: E402
 from netauto_statsd.testing import Recorder  # noqa: E402
@@ -194,7 +195,10 @@ TIMERS = {"aiohttp publish"}
 
 
 def labels(caplog: pytest.LogCaptureFixture) -> set[str]:
-    return set(failures(caplog))
+    """What failed; every failure a live view meets here is the broken emitter's."""
+    seen = failures(caplog)
+    assert set().union(*seen.values()) <= {"metrics are broken"}, seen
+    return set(seen)
 
 
 async def test_a_live_views_failures_are_logged_by_step_and_the_viewer_sees_nothing(
@@ -243,3 +247,34 @@ async def test_a_failed_send_the_view_catches_is_logged_as_the_error_count(
     required = SESSION | {"live-view error count"}
     assert required <= labels(caplog) <= required | TIMERS, failures(caplog)
     assert failures(caplog)["live-view error count"] == {"metrics are broken"}
+
+
+class HistogramsFail(BrokenEmitter):
+    """Only histograms fail (the handshake cannot be recorded); counters and gauges reach the recorder."""
+
+    def _emit(self, name: str, kind: str, value: float, tags: Any) -> None:
+        if kind == HISTOGRAM:
+            raise OSError("histograms are broken")
+        Emitter._emit(self, name, kind, value, tags)
+
+
+async def test_a_session_whose_handshake_could_not_be_recorded_is_never_counted_out(
+    serve: Callable[..., Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    """Only a session counted in is counted out: the sessions gauge never goes below what it counted."""
+    emitter = HistogramsFail(Settings(strict=True, disabled=True))
+    rec = emitter.listener = Recorder()
+    previous = set_emitter(emitter)
+    try:
+        with caplog.at_level(logging.DEBUG, logger="netauto_statsd"):
+            port = await serve(views_app())
+            url = f"http://127.0.0.1:{port}/echo/1"
+            async with aiohttp.ClientSession() as session, session.ws_connect(url) as ws:
+                assert await ws.receive_str() == "mount"
+            await eventually(lambda: rec.find("liveview.close"), "the session to end")
+    finally:
+        set_emitter(previous)
+    assert failures(caplog)["live-view connect"] == {"histograms are broken"}
+    assert rec.find("liveview.sessions") == [], "never counted in, so never counted out"
+    assert rec.total("liveview.close", code_class="normal") == 1
+    assert rec.total("liveview.messages", direction="sent") == 1

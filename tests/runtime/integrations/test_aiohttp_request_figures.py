@@ -20,7 +20,7 @@ aiohttp = require_module("aiohttp", "pip install -e '.[test]'")
 from aiohttp import web  # noqa: E402
 
 from netauto_statsd.catalog import CatalogError  # noqa: E402
-from netauto_statsd.integrations.aiohttp import UNMATCHED_ROUTE, instrument_app  # noqa: E402
+from netauto_statsd.integrations.aiohttp import UNMATCHED_ROUTE, _shared, instrument_app, route_template  # noqa: E402
 from netauto_statsd.tags import normalise_value  # noqa: E402
 from netauto_statsd.testing import Recorder  # noqa: E402
 from tests.runtime.integrations.aiohttp_support import eventually  # noqa: E402
@@ -202,3 +202,47 @@ async def test_a_request_of_known_length_is_recorded_in_seconds_in_whole_microse
         [value] = rec.values("http.duration", route=route, status_class=status_class)
         assert SLEEP_S <= value < UPPER_S, (route, value)
         assert value == round(value, 6), value
+
+
+async def test_requests_of_one_status_class_in_one_publish_add_up(
+    statsd_recorder: Recorder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """200 and 201 on one route are one combination: both counted, both timed, in the one publish at cleanup."""
+    monkeypatch.setattr(_shared, "PUBLISH_INTERVAL", 3600.0)  # no timer publish: cleanup publishes all at once
+    rec = statsd_recorder
+    runner = web.AppRunner(figures_app())
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        base = f"http://127.0.0.1:{runner.addresses[0][1]}"
+        async with aiohttp.ClientSession() as session:
+            for code in (200, 201, 201):
+                async with session.get(f"{base}/status/{code}") as response:
+                    assert response.status == code
+        assert rec.find("http.request") == []
+    finally:
+        await runner.cleanup()
+    route = normalise_value("/status/{code}")
+    assert [s.value for s in rec.find("http.request", route=route, status_class="2xx")] == [3]
+    assert rec.count("http.duration", route=route, status_class="2xx") == 3
+
+
+async def test_the_route_of_a_request_the_low_level_server_handles_is_unmatched() -> None:
+    """``route_template`` of a ``BaseRequest`` (no router ran): the unmatched route, not an error."""
+    seen: list[str] = []
+
+    async def handler(request: web.BaseRequest) -> web.StreamResponse:
+        seen.append(route_template(request))
+        return web.Response(text="low level")
+
+    server = web.Server(handler)
+    runner = web.ServerRunner(server)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        url = f"http://127.0.0.1:{runner.addresses[0][1]}/anything/7"
+        async with aiohttp.ClientSession() as session, session.get(url) as response:
+            assert (response.status, await response.text()) == (200, "low level")
+    finally:
+        await runner.cleanup()
+    assert seen == [UNMATCHED_ROUTE]
