@@ -214,10 +214,12 @@ class _Session(_Pending):
 
 
 def _request_of(args: tuple[Any, ...]) -> web.Request | None:
-    first = args[0] if args else None
-    if isinstance(first, web.View):
-        return first.request
-    return first if isinstance(first, web.Request) else None
+    for arg in args[:2]:  # handler(request), a web.View's method (view), another class's method (self, request)
+        if isinstance(arg, web.View):
+            return arg.request
+        if isinstance(arg, web.Request):
+            return arg
+    return None
 
 
 def _catch_handshake(request: web.Request, session: _Session) -> None:
@@ -243,7 +245,8 @@ def _catch_handshake(request: web.Request, session: _Session) -> None:
 def live_view(handler: H) -> H:
     """Instrument a websocket handler as a live view; the handler is written as without metrics.
 
-    Decorates ``async def handler(request)`` and methods of ``web.View``. The app
+    Decorates ``async def handler(request)``, methods of ``web.View`` and handler
+    methods of other classes (``async def live(self, request)``). The app
     must be set up with :func:`instrument_app`, which measures the request;
     without it a warning is logged once and nothing is measured.
 

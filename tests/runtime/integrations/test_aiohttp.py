@@ -376,6 +376,42 @@ async def test_class_based_view(aiohttp_client: Any, statsd_recorder: Recorder) 
     assert sessions(statsd_recorder, view) == 0
 
 
+class RunHandlers:
+    """aiohttp's handler-class pattern: methods of a plain class, added to the router bound."""
+
+    def __init__(self) -> None:
+        self.sessions = 0
+
+    @live_view
+    async def live(self, request: web.Request) -> web.WebSocketResponse:
+        self.sessions += 1
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        await ws.send_json({"type": "mount"})
+        async for _ in ws:
+            pass
+        return ws
+
+
+async def test_a_live_view_method_of_a_handler_class_is_measured(
+    aiohttp_client: Any, statsd_recorder: Recorder
+) -> None:
+    handlers = RunHandlers()
+    app = web.Application()
+    app.router.add_get("/runs/{run_id}/handler", handlers.live)
+    client = await aiohttp_client(instrument_app(app))
+    view = normalise_value("/runs/{run_id}/handler")
+    async with client.ws_connect("/runs/4/handler") as ws:
+        assert (await ws.receive_json())["type"] == "mount"
+        assert sessions(statsd_recorder, view) == 1
+    await eventually(lambda: statsd_recorder.find("liveview.close", view=view), "the session to end")
+    assert handlers.sessions == 1
+    assert statsd_recorder.count("liveview.handshake", view=view) == 1
+    assert statsd_recorder.total("liveview.messages", view=view, direction="sent") == 1
+    assert statsd_recorder.total("liveview.close", view=view, code_class="normal") == 1
+    assert sessions(statsd_recorder, view) == 0
+
+
 @pytest.mark.parametrize("handler_cancellation", [False, True], ids=["run_app-default", "cancel-on-disconnect"])
 async def test_client_vanishes_mid_stream(
     serve: Callable[..., Any], statsd_recorder: Recorder, handler_cancellation: bool
