@@ -7,9 +7,6 @@ socket that can send what a browser never would), the test recorder.
 from __future__ import annotations
 
 import asyncio
-import base64
-import os
-import socket
 from collections.abc import Callable
 from typing import Any
 
@@ -21,7 +18,7 @@ from aiohttp import WSMsgType, web  # noqa: E402
 from netauto_statsd.integrations.aiohttp import instrument_app, live_view  # noqa: E402
 from netauto_statsd.tags import normalise_value  # noqa: E402
 from netauto_statsd.testing import Recorder  # noqa: E402
-from tests.runtime.integrations.aiohttp_support import eventually, raw_upgrade  # noqa: E402
+from tests.runtime.integrations.aiohttp_support import eventually, raw_upgrade, vanish  # noqa: E402
 
 STATE = web.AppKey("state", dict)
 FRAMES = normalise_value("/frames/{run_id}")
@@ -159,21 +156,9 @@ async def test_a_send_that_fails_is_not_counted_sent_and_is_one_error(
     rec = statsd_recorder
     app = views_app()
     port = await serve(app)
-    loop = asyncio.get_running_loop()
-    sock = socket.socket()
-    sock.setblocking(False)
-    await loop.sock_connect(sock, ("127.0.0.1", port))
-    key = base64.b64encode(os.urandom(16)).decode()
-    await loop.sock_sendall(
-        sock,
-        (
-            "GET /stream/4 HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-            f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
-        ).encode(),
-    )
+    sock = await raw_upgrade(port, "/stream/4")
     await eventually(lambda: app[STATE]["delivered"] >= 20, "the stream to run")
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
-    sock.close()  # a reset: no close frame
+    vanish(sock)  # a reset: no close frame
     await eventually(lambda: rec.find("liveview.close", view=STREAM), "the server to notice")
     assert rec.total("liveview.messages", view=STREAM, direction="sent") == app[STATE]["delivered"]
     kinds = [s.tags["kind"] for s in rec.find("liveview.error", view=STREAM)]
@@ -210,19 +195,8 @@ async def test_a_protocol_error_from_the_viewer_is_one_streaming_error(
     """A fragmented control frame is a protocol error: receive() returns ERROR, counted once by kind."""
     rec = statsd_recorder
     port = await serve(views_app())
-    loop = asyncio.get_running_loop()
-    sock = socket.socket()
-    sock.setblocking(False)
-    await loop.sock_connect(sock, ("127.0.0.1", port))
-    key = base64.b64encode(os.urandom(16)).decode()
-    await loop.sock_sendall(
-        sock,
-        (
-            "GET /echo/5 HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-            f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
-        ).encode(),
-    )
-    await loop.sock_sendall(sock, b"\x09\x00")  # PING without FIN: a fragmented control frame
+    sock = await raw_upgrade(port, "/echo/5")
+    await asyncio.get_running_loop().sock_sendall(sock, b"\x09\x00")  # PING without FIN: a fragmented control frame
     await eventually(lambda: rec.find("liveview.close", view=ECHO), "the server to end the session")
     sock.close()
     kinds = [s.tags["kind"] for s in rec.find("liveview.error", view=ECHO)]
@@ -240,8 +214,7 @@ async def test_a_send_error_the_handler_catches_is_still_one_streaming_error(
     port = await serve(app)
     sock = await raw_upgrade(port, "/careful/2")
     await eventually(lambda: app[STATE]["delivered"] >= 3, "the stream to run")
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
-    sock.close()  # a reset
+    vanish(sock)  # a reset
     await eventually(lambda: rec.find("liveview.close", view=CAREFUL), "the handler to end")
     assert app[STATE]["caught"] == 1
     kinds = [s.tags["kind"] for s in rec.find("liveview.error", view=CAREFUL)]
