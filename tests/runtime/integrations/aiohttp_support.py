@@ -16,10 +16,15 @@ from typing import Any
 
 from netauto_statsd.emitter import Emitter
 
+#: Scales every deadline of ``eventually``. A mutation run sets it below 1 (``NETAUTO_TEST_PATIENCE=0.4``):
+#: a mutant that stops a figure from arriving fails at the deadline, which is most of its run time.
+PATIENCE = float(os.environ.get("NETAUTO_TEST_PATIENCE", "1"))
+
 
 async def eventually(check: Callable[[], Any], what: str, timeout: float = 10.0) -> Any:
     """Poll ``check`` on the event loop until it is truthy or the deadline passes."""
     loop = asyncio.get_running_loop()
+    timeout *= PATIENCE
     deadline = loop.time() + timeout
     while True:
         result = check()
