@@ -45,6 +45,7 @@ def views_app() -> web.Application:
         await ws.send_frame(b"\x00\x01", WSMsgType.BINARY)
         await ws.send_frame(b"are you there", WSMsgType.PING)
         await ws.send_frame(b"", WSMsgType.PONG)
+        await ws.send_frame(b"three data frames, two control frames", WSMsgType.TEXT)
         async for _ in ws:
             pass
         return ws
@@ -140,9 +141,10 @@ async def test_send_frame_counts_data_frames_and_not_control_frames(
         assert (await ws.receive()).data == b"\x00\x01"
         assert (await ws.receive()).type is WSMsgType.PING
         assert (await ws.receive()).type is WSMsgType.PONG
+        assert (await ws.receive()).data == "three data frames, two control frames"
         await ws.close()
     await eventually(lambda: rec.find("liveview.close", view=FRAMES), "the session to end")
-    assert rec.total("liveview.messages", view=FRAMES, direction="sent") == 2
+    assert rec.total("liveview.messages", view=FRAMES, direction="sent") == 3
     assert rec.total("liveview.messages", view=FRAMES, direction="received") == 0
     assert rec.count("liveview.mount", view=FRAMES) == 1, "the first data frame ends the mount"
     assert rec.total("liveview.close", view=FRAMES, code_class="normal") == 1

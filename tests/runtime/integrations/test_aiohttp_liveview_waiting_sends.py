@@ -64,7 +64,24 @@ def flood_app() -> web.Application:
             pass
         return ws
 
+    @live_view
+    async def pairs(request: web.Request) -> web.WebSocketResponse:
+        """Send big chunks two at a time from two tasks until they fail; catch that and return normally."""
+        state = request.app[STATE]
+        ws = web.WebSocketResponse(compress=False)
+        await ws.prepare(request)
+        while True:
+            state["started"] += 2
+            state["since"] = asyncio.get_running_loop().time()
+            results = await asyncio.gather(ws.send_str(CHUNK), ws.send_str(CHUNK), return_exceptions=True)
+            state["delivered"] += sum(result is None for result in results)
+            if any(isinstance(result, ConnectionError) for result in results):
+                state["caught"] += 1
+                return ws
+            await asyncio.sleep(0)
+
     app = web.Application()
+    app.router.add_get("/pairs/{run_id}", pairs)
     app[STATE] = {"started": 0, "delivered": 0, "caught": 0, "since": 0.0, "done": False}
     app.router.add_get("/flood/{run_id}", flood)
     app.router.add_get("/burst/{run_id}", burst)
@@ -135,3 +152,29 @@ async def test_a_send_that_waited_across_a_publish_and_then_went_out_is_publishe
     assert max(waits) > 2 * PUBLISH_INTERVAL, "the send held back across a publish is observed as a wait"
     assert max(waits) < 30, "seconds, measured from the send's start"  # the whole wait is bounded by the test's
     assert min(waits) >= WAIT_THRESHOLD, waits
+
+
+async def test_two_sends_waiting_at_once_and_then_failing_are_not_counted_sent(
+    serve: Callable[..., Any], statsd_recorder: Recorder
+) -> None:
+    """Two tasks' sends wait together across a publish, then the viewer vanishes: neither is counted."""
+    rec = statsd_recorder
+    app = flood_app()
+    state = app[STATE]
+    port = await serve(app)
+    loop = asyncio.get_running_loop()
+
+    def both_waiting_across_a_publish() -> bool:
+        in_progress = state["started"] == state["delivered"] + 2
+        published = bool(rec.find("liveview.messages"))
+        return in_progress and published and loop.time() - state["since"] > 2 * PUBLISH_INTERVAL
+
+    sock = await raw_upgrade(port, "/pairs/1")
+    try:
+        await eventually(both_waiting_across_a_publish, "two sends to wait across a publish", timeout=20)
+    finally:
+        vanish(sock)
+    view = normalise_value("/pairs/{run_id}")
+    await eventually(lambda: rec.find("liveview.close", view=view), "the handler to end")
+    assert state["caught"] == 1
+    assert rec.total("liveview.messages", view=view, direction="sent") == state["delivered"]
