@@ -59,10 +59,9 @@ class _Session(_Pending):
         self.request = request
         self.started = started  # perf_counter() when the request reached the middleware
         self.tags: dict[str, object] = {"view": route_template(request)}
-        self.connected = False
         self.counted = False
         self.mount: Scope | None = None
-        self.ws: web.WebSocketResponse | None = None
+        self.ws: web.WebSocketResponse | None = None  # set once the handshake is caught: connected
         self.transport: Any = None
         self.quiet_limit = -1
         self.sent = 0
@@ -73,15 +72,16 @@ class _Session(_Pending):
 
     def connect(self, ws: web.WebSocketResponse) -> None:
         """The 101 is about to be written: wrap the socket, time the handshake, count the session."""
-        if self.connected:
+        if self.ws is not None:
             return
-        self.connected = True
-        self.mount = Scope(self.tags)
         self.ws = ws
-        transport = self.transport = self.request.transport
-        if transport is not None and hasattr(transport, "get_write_buffer_limits"):
+        self.mount = Scope(self.tags)
+        self.transport = self.request.transport
+        try:
             # A UTF-8 str of this many characters fits under the high-water mark.
-            self.quiet_limit = transport.get_write_buffer_limits()[1] // 4
+            self.quiet_limit = self.transport.get_write_buffer_limits()[1] // 4
+        except Exception:  # no transport, or one without buffer limits: every send is timed (quiet_limit -1)
+            pass
         wrap = {"send_str": self._wrap_send, "send_bytes": self._wrap_send, "send_frame": self._wrap_send_frame}
         wrap["receive"] = self._wrap_receive
         for name, wrapper in wrap.items():  # on this instance only
@@ -196,20 +196,18 @@ class _Session(_Pending):
 
     def end(self, exc: BaseException | None) -> None:
         """The handler ended (returned or raised): count the close, publish, uncount the session."""
-        if not self.connected:
-            return
-        self.connected = False
         ws = self.ws
-        failure = exc or self.failure or (ws.exception() if ws is not None else None)
+        if ws is None:  # the handshake never happened: nothing was counted
+            return
+        failure = exc or self.failure or ws.exception()
         try:
             if isinstance(exc, Exception):
                 self._count_error(exc)
-            code_class = close_code_class(ws.close_code if ws is not None else None, failure)
+            code_class = close_code_class(ws.close_code, failure)
             get_emitter().increment("liveview.close", tags={**self.tags, "code_class": code_class})
             self.publish_now()
         finally:
-            if self.counted:
-                self.counted = False
+            if self.counted:  # the handler ends once: end() runs once per session
                 get_emitter().gauge_add("liveview.sessions", -1, tags=self.tags)
 
 
