@@ -246,3 +246,36 @@ async def test_the_route_of_a_request_the_low_level_server_handles_is_unmatched(
     finally:
         await runner.cleanup()
     assert seen == [UNMATCHED_ROUTE]
+
+
+async def test_upgrades_on_two_routes_of_one_template_in_one_publish_add_up(
+    statsd_recorder: Recorder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``/feed/{id:\\d+}`` and ``/feed/{id}`` are two routes with one template: their upgrades are one count of 2."""
+    monkeypatch.setattr(_shared, "PUBLISH_INTERVAL", 3600.0)  # no timer publish: cleanup publishes all at once
+
+    async def feed(request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        await ws.send_str(request.match_info["id"])
+        await ws.close()
+        return ws
+
+    app = web.Application()
+    app.router.add_get(r"/feed/{id:\d+}", feed)
+    app.router.add_get("/feed/{id}", feed)
+    rec = statsd_recorder
+    runner = web.AppRunner(instrument_app(app))
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        base = f"http://127.0.0.1:{runner.addresses[0][1]}"
+        async with aiohttp.ClientSession() as session:
+            for feed_id in ("42", "latest"):
+                async with session.ws_connect(f"{base}/feed/{feed_id}") as ws:
+                    assert await ws.receive_str() == feed_id
+        assert rec.find("http.request") == []
+    finally:
+        await runner.cleanup()
+    route = normalise_value("/feed/{id}")
+    assert [s.value for s in rec.find("http.request", route=route, status_class="1xx")] == [2]
