@@ -35,6 +35,17 @@ def test_uninstall_with_annotations_removes_their_startup_and_cleanup_hooks() ->
     assert not AiohttpInstrumentor().is_installed(app)
 
 
+def test_the_instrumentor_used_directly_installs_no_annotations_unless_asked(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``AiohttpInstrumentor().install(app)`` without options: the middleware and its two hooks, nothing more."""
+    monkeypatch.setenv("GRAFANA_URL", "http://127.0.0.1:9")  # annotations configured, were they asked for
+    monkeypatch.setenv("GRAFANA_TOKEN", "unused")
+    app = web.Application()
+    bare = hooks(app)
+    AiohttpInstrumentor().install(app)
+    middlewares, on_startup, on_cleanup = hooks(app)
+    assert (len(middlewares), len(on_startup), len(on_cleanup)) == (1, len(bare[1]) + 1, len(bare[2]) + 1)
+
+
 REFUSED = re.escape(
     "uninstrument_app: the app has started or is frozen; aiohttp's middlewares and signals cannot change"
 ).join("^$")
