@@ -50,7 +50,6 @@ from netauto_statsd.integrations.aiohttp.http import (
     _make_middleware,
     _RequestTally,
     installed_middleware,
-    restore_middleware_chain,
 )
 from netauto_statsd.integrations.aiohttp.liveview import WAIT_THRESHOLD, close_code_class, live_view
 
@@ -101,8 +100,11 @@ class AiohttpInstrumentor(Instrumentor[web.Application, Middleware]):
             app.on_cleanup.append(annotate.on_cleanup)
 
     def _uninstall(self, app: web.Application, middleware: Middleware) -> None:
+        if app.pre_frozen:  # refused before anything changes: half an uninstall would still count requests
+            raise RuntimeError(
+                "uninstrument_app: the app has started or is frozen; aiohttp's middlewares and signals cannot change"
+            )
         tally: _RequestTally = getattr(middleware, TALLY_ATTRIBUTE)
-        restore_middleware_chain(app)
         if middleware in app.middlewares:
             app.middlewares.remove(middleware)
         app.on_startup.remove(_leave_the_middleware_chain)
@@ -145,5 +147,9 @@ def instrument_app(app: web.Application, *, annotations: bool | LifecycleAnnotat
 
 
 def uninstrument_app(app: web.Application) -> web.Application:
-    """Undo :func:`instrument_app` (before the app starts); idempotent."""
+    """Undo :func:`instrument_app` (before the app starts); idempotent.
+
+    Raises:
+        RuntimeError: the app has started or is frozen (nothing is changed then).
+    """
     return _instrumentor.uninstall(app)

@@ -171,18 +171,13 @@ async def _leave_the_middleware_chain(app: web.Application) -> None:
             return  # an aiohttp without ``_handle``: the middleware stays in the chain and still counts
         # The server calls ``app._handle(request)`` for every request (``Application._make_handler``
         # passes it to ``Server``, after startup). Set on the instance, through ``vars`` so aiohttp's
-        # debug-mode warning about custom attributes does not fire; removed by uninstall. The
-        # wrapper is in place before the middleware leaves the chain: no request goes uncounted.
+        # debug-mode warning about custom attributes does not fire (uninstall refuses a started app).
+        # The wrapper is in place before the middleware leaves the chain: no request goes uncounted.
         vars(app)["_handle"] = _make_middleware(getattr(middleware, TALLY_ATTRIBUTE), handle)
         app.middlewares.remove(middleware)
     except Exception as exc:  # metrics never stop the app from starting
         vars(app).pop("_handle", None)
         failed("aiohttp startup", exc)
-
-
-def restore_middleware_chain(app: web.Application) -> None:
-    """Undo :func:`_leave_the_middleware_chain` (uninstall)."""
-    vars(app).pop("_handle", None)
 
 
 def _flush() -> None:

@@ -59,28 +59,29 @@ class _Session(_Pending):
         self.request = request
         self.started = started  # perf_counter() when the request reached the middleware
         self.tags: dict[str, object] = {"view": route_template(request)}
-        self.connected = False
         self.counted = False
         self.mount: Scope | None = None
-        self.ws: web.WebSocketResponse | None = None
+        self.ws: web.WebSocketResponse | None = None  # set once the handshake is caught: connected
         self.transport: Any = None
         self.quiet_limit = -1
         self.sent = 0
+        self.waiting = 0  # timed sends not finished: in ``sent``, published once they complete
         self.received = 0
         self.waits: list[float] = []
         self.failure: BaseException | None = None  # the streaming error counted last
 
     def connect(self, ws: web.WebSocketResponse) -> None:
         """The 101 is about to be written: wrap the socket, time the handshake, count the session."""
-        if self.connected:
+        if self.ws is not None:
             return
-        self.connected = True
-        self.mount = Scope(self.tags)
         self.ws = ws
-        transport = self.transport = self.request.transport
-        if transport is not None and hasattr(transport, "get_write_buffer_limits"):
+        self.mount = Scope(self.tags)
+        self.transport = self.request.transport
+        try:
             # A UTF-8 str of this many characters fits under the high-water mark.
-            self.quiet_limit = transport.get_write_buffer_limits()[1] // 4
+            self.quiet_limit = self.transport.get_write_buffer_limits()[1] // 4
+        except Exception:  # no transport, or one without buffer limits: every send is timed (quiet_limit -1)
+            pass
         wrap = {"send_str": self._wrap_send, "send_bytes": self._wrap_send, "send_frame": self._wrap_send_frame}
         wrap["receive"] = self._wrap_receive
         for name, wrapper in wrap.items():  # on this instance only
@@ -108,7 +109,10 @@ class _Session(_Pending):
             except Exception:  # unsized data: let aiohttp raise its own error, timed
                 may_wait = True
             sending = send(data, compress)
-            return self._timed(sending) if may_wait else sending
+            if not may_wait:
+                return sending
+            self.waiting += 1
+            return self._timed(sending)
 
         return send_counted
 
@@ -127,13 +131,17 @@ class _Session(_Pending):
         try:
             await sending
         except BaseException as exc:
-            self.sent -= 1
+            self.sent -= 1  # never published: a waiting send is held back until it completes
             if isinstance(exc, Exception):
                 call("live-view error count", self._count_error, exc)
             raise
+        finally:
+            self.waiting -= 1
         waited = perf_counter() - started
         if waited >= WAIT_THRESHOLD:
             self.waits.append(waited)
+        if self.timer is None:  # a publish that held this send back is over: the next one counts it
+            self._first_pending()
 
     def _wrap_receive(self, receive: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
         async def receive_counted(*args: Any, **kwargs: Any) -> Any:
@@ -172,9 +180,8 @@ class _Session(_Pending):
         """Emit the counts and waits gathered since the last publish; sample the backlog."""
         emitter = get_emitter()
         tags = self.tags
-        sent, self.sent = self.sent, 0
-        if sent < 0:  # a send counted in an earlier publish failed since: take it off the next one
-            self.sent, sent = sent, 0
+        # A send still waiting may fail yet, and a counter cannot be taken back: it stays for a later publish.
+        sent, self.sent = self.sent - self.waiting, self.waiting
         received, self.received = self.received, 0
         waits, self.waits = self.waits, []
         if sent:
@@ -189,28 +196,28 @@ class _Session(_Pending):
 
     def end(self, exc: BaseException | None) -> None:
         """The handler ended (returned or raised): count the close, publish, uncount the session."""
-        if not self.connected:
-            return
-        self.connected = False
         ws = self.ws
-        failure = exc or self.failure or (ws.exception() if ws is not None else None)
+        if ws is None:  # the handshake never happened: nothing was counted
+            return
+        failure = exc or self.failure or ws.exception()
         try:
             if isinstance(exc, Exception):
                 self._count_error(exc)
-            code_class = close_code_class(ws.close_code if ws is not None else None, failure)
+            code_class = close_code_class(ws.close_code, failure)
             get_emitter().increment("liveview.close", tags={**self.tags, "code_class": code_class})
             self.publish_now()
         finally:
-            if self.counted:
-                self.counted = False
+            if self.counted:  # the handler ends once: end() runs once per session
                 get_emitter().gauge_add("liveview.sessions", -1, tags=self.tags)
 
 
 def _request_of(args: tuple[Any, ...]) -> web.Request | None:
-    first = args[0] if args else None
-    if isinstance(first, web.View):
-        return first.request
-    return first if isinstance(first, web.Request) else None
+    for arg in args[:2]:  # handler(request), a web.View's method (view), another class's method (self, request)
+        if isinstance(arg, web.View):
+            return arg.request
+        if isinstance(arg, web.Request):
+            return arg
+    return None
 
 
 def _catch_handshake(request: web.Request, session: _Session) -> None:
@@ -236,7 +243,8 @@ def _catch_handshake(request: web.Request, session: _Session) -> None:
 def live_view(handler: H) -> H:
     """Instrument a websocket handler as a live view; the handler is written as without metrics.
 
-    Decorates ``async def handler(request)`` and methods of ``web.View``. The app
+    Decorates ``async def handler(request)``, methods of ``web.View`` and handler
+    methods of other classes (``async def live(self, request)``). The app
     must be set up with :func:`instrument_app`, which measures the request;
     without it a warning is logged once and nothing is measured.
 

@@ -1,9 +1,10 @@
-"""Fixtures for the integration tests: a real redis-server on a free loopback port."""
+"""Fixtures for the integration tests: a real redis-server on a free loopback port, aiohttp apps served on loopback."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -76,3 +77,23 @@ def redis_conn(redis_server: RedisServer):  # type: ignore[no-untyped-def]
     finally:
         conn.flushall()
         conn.close()
+
+
+@pytest.fixture
+async def serve() -> AsyncIterator[Callable[..., Any]]:
+    """Start aiohttp apps on free loopback ports with a plain ``AppRunner`` (the test server forces
+    ``handler_cancellation``); each is cleaned up at the end (app cleanup publishes what is pending)."""
+    from aiohttp import web
+
+    runners: list[web.AppRunner] = []
+
+    async def start(app: web.Application, **kwargs: Any) -> int:
+        runner = web.AppRunner(app, **kwargs)
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        runners.append(runner)
+        return int(runner.addresses[0][1])
+
+    yield start
+    for runner in runners:
+        await runner.cleanup()

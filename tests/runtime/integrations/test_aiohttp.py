@@ -15,7 +15,7 @@ import socket
 import struct
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +41,7 @@ from netauto_statsd.integrations.aiohttp import (  # noqa: E402
 from netauto_statsd.integrations.aiohttp.http import TALLY_ATTRIBUTE  # noqa: E402
 from netauto_statsd.tags import normalise_value  # noqa: E402
 from netauto_statsd.testing import Recorder  # noqa: E402
+from tests.runtime.integrations.aiohttp_support import eventually  # noqa: E402
 from tests.support import ROOT, Exporter, free_port, wait_until  # noqa: E402
 
 DEVICE_ROUTE = normalise_value("/api/devices/{device_id}")
@@ -138,19 +139,6 @@ def build_app(instrumented: bool = True) -> web.Application:
 
 
 # ----------------------------------------------------------------- helpers
-async def eventually(check: Callable[[], Any], what: str, timeout: float = 10.0) -> Any:
-    """Poll ``check`` on the event loop until it is truthy or the deadline passes."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while True:
-        result = check()
-        if result:
-            return result
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        await asyncio.sleep(0.01)  # poll interval: lets the server run
-
-
 def sessions(rec: Recorder, view: str = VIEW) -> float:
     return rec.gauge("liveview.sessions", view=view) or 0.0
 
@@ -388,21 +376,40 @@ async def test_class_based_view(aiohttp_client: Any, statsd_recorder: Recorder) 
     assert sessions(statsd_recorder, view) == 0
 
 
-@pytest.fixture
-async def serve() -> AsyncIterator[Callable[..., Any]]:
-    """Start an app on a free port with a plain AppRunner (the test server forces handler_cancellation)."""
-    runners: list[web.AppRunner] = []
+class RunHandlers:
+    """aiohttp's handler-class pattern: methods of a plain class, added to the router bound."""
 
-    async def start(app: web.Application, **kwargs: Any) -> int:
-        runner = web.AppRunner(app, **kwargs)
-        await runner.setup()
-        await web.TCPSite(runner, "127.0.0.1", 0).start()
-        runners.append(runner)
-        return int(runner.addresses[0][1])
+    def __init__(self) -> None:
+        self.sessions = 0
 
-    yield start
-    for runner in runners:
-        await runner.cleanup()
+    @live_view
+    async def live(self, request: web.Request) -> web.WebSocketResponse:
+        self.sessions += 1
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        await ws.send_json({"type": "mount"})
+        async for _ in ws:
+            pass
+        return ws
+
+
+async def test_a_live_view_method_of_a_handler_class_is_measured(
+    aiohttp_client: Any, statsd_recorder: Recorder
+) -> None:
+    handlers = RunHandlers()
+    app = web.Application()
+    app.router.add_get("/runs/{run_id}/handler", handlers.live)
+    client = await aiohttp_client(instrument_app(app))
+    view = normalise_value("/runs/{run_id}/handler")
+    async with client.ws_connect("/runs/4/handler") as ws:
+        assert (await ws.receive_json())["type"] == "mount"
+        assert sessions(statsd_recorder, view) == 1
+    await eventually(lambda: statsd_recorder.find("liveview.close", view=view), "the session to end")
+    assert handlers.sessions == 1
+    assert statsd_recorder.count("liveview.handshake", view=view) == 1
+    assert statsd_recorder.total("liveview.messages", view=view, direction="sent") == 1
+    assert statsd_recorder.total("liveview.close", view=view, code_class="normal") == 1
+    assert sessions(statsd_recorder, view) == 0
 
 
 @pytest.mark.parametrize("handler_cancellation", [False, True], ids=["run_app-default", "cancel-on-disconnect"])
@@ -535,8 +542,13 @@ async def test_fifty_concurrent_viewers_connect_and_leave(aiohttp_client: Any, s
 async def test_live_view_without_instrument_app_warns_once_and_works(
     aiohttp_client: Any, statsd_recorder: Recorder, caplog: pytest.LogCaptureFixture
 ) -> None:
+    class FreshView(web.View):
+        """Decorated here: a view decorated at import has warned already if this process ran it before."""
+
+        get = live_view(RunLive.get.__wrapped__)  # type: ignore[attr-defined]
+
     app = build_app(instrumented=False)
-    app.router.add_view("/runs/{run_id}/view", RunLive)  # decorated, but the app is not instrumented
+    app.router.add_view("/runs/{run_id}/view", FreshView)  # decorated, but the app is not instrumented
     client = await aiohttp_client(app)
     with caplog.at_level(logging.WARNING, logger="netauto_statsd"):
         for _ in range(2):
@@ -546,6 +558,28 @@ async def test_live_view_without_instrument_app_warns_once_and_works(
     assert [r.getMessage() for r in caplog.records].count(
         "netauto_statsd: live view /runs/{run_id}/view: call instrument_app(app) to measure it"
     ) == 1
+    assert statsd_recorder.samples == []
+
+
+async def test_a_live_view_answering_a_plain_stream_without_instrument_app_draws_no_warning(
+    serve: Callable[..., Any], statsd_recorder: Recorder, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Only a prepared websocket is a live view the app forgot to measure; a prepared plain stream is not."""
+
+    @live_view
+    async def events(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse()
+        await response.prepare(request)
+        await response.write(b"data: 1\n\n")
+        return response
+
+    app = web.Application()
+    app.router.add_get("/events", events)
+    port = await serve(app)
+    with caplog.at_level(logging.WARNING, logger="netauto_statsd"):
+        async with aiohttp.ClientSession() as session, session.get(f"http://127.0.0.1:{port}/events") as response:
+            assert await response.read() == b"data: 1\n\n"
+    assert [r.getMessage() for r in caplog.records if r.name == "netauto_statsd"] == []
     assert statsd_recorder.samples == []
 
 
