@@ -14,7 +14,7 @@ COST = kernel_cost(FULL)
 
 
 def test_a_packet_queue_of_one_datagram_lets_it_go_at_once_then_waits_for_the_next() -> None:
-    # two full datagrams a second: the queue's refill takes half a second, longer than any stall between two calls
+    # two full datagrams a second: refilling the spent allowance takes half a second, so the second call waits
     pacer = Pacer(burst=10 * COST, rate=2 * FULL_COST, queue=1)  # the byte allowance is never the limit here
     assert pacer.admit(FULL)
     assert (pacer.pauses, pacer.slept) == (0, 0.0)  # a full queue allowance of exactly one datagram
