@@ -280,7 +280,7 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
         )
     except ConfigError as exc:
         variable = _VARIABLES.get(exc.setting)
-        if variable is None or variable not in env or variable in str(exc):
+        if variable is None or variable not in env:  # already named by its variable (or not from one)
             raise
         raise ConfigError(f"{variable}={env[variable]!r}: {exc}", variable) from None
 
