@@ -1,0 +1,256 @@
+"""RQ figures, exactly: workers run in this process against a real redis-server.
+
+A forking ``InstrumentedWorker`` run here forks real work horses, as ``rq
+worker`` does; running it in the test's process lets the figures be compared
+one by one with what RQ stored in Redis (and lets mutation testing see which
+test covers which line). Job functions come from ``test_rq``.
+"""
+
+from __future__ import annotations
+
+import threading
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+from rq import Retry
+from rq.command import send_stop_job_command
+from rq.job import Job, JobStatus
+
+from netauto_statsd.integrations.rq import (
+    HORSE_TERMINATED,
+    InstrumentedQueue,
+    InstrumentedSimpleWorker,
+    InstrumentedWorker,
+    RQInstrumentor,
+    WorkerMetrics,
+)
+from netauto_statsd.testing import Recorder
+from tests.runtime.integrations.test_rq import (
+    QUEUE,
+    all_functions,  # noqa: F401 - fixture
+    always_flaky,
+    fail,
+    func_tag,
+    hang,
+    kill_self,
+    restore_signals,  # noqa: F401 - fixture
+    succeed,
+)
+from tests.support import wait_until
+
+pytestmark = [pytest.mark.redis]
+
+OTHER_QUEUE = "netauto-low"
+
+
+def stored(redis_conn: Any, job: Job) -> Job:
+    return Job.fetch(job.id, connection=redis_conn)
+
+
+def wait_of(job: Job) -> float:
+    assert job.started_at is not None and job.enqueued_at is not None
+    return (job.started_at - job.enqueued_at).total_seconds()
+
+
+# ------------------------------------------------------------------ the queue poll
+def test_the_queue_poll_reports_every_registry_of_every_queue_exactly(
+    statsd_recorder: Recorder,
+    redis_conn: Any,
+    all_functions: None,  # noqa: F811
+) -> None:
+    first = InstrumentedQueue(QUEUE, connection=redis_conn)
+    second = InstrumentedQueue(OTHER_QUEUE, connection=redis_conn)
+    parent = first.enqueue(succeed, 1)
+    first.enqueue(succeed, 2)
+    first.enqueue(succeed, 3)
+    first.enqueue(succeed, 4, depends_on=parent)  # deferred until its parent finishes
+    first.enqueue_in(timedelta(minutes=5), succeed, 5)
+    first.enqueue_in(timedelta(minutes=6), succeed, 6)
+    second.enqueue(succeed, 7)
+    # Registries as RQ's workers fill them (sorted sets of job ids): counted, never read.
+    redis_conn.zadd(second.started_job_registry.key, {"a": 1e12, "b": 1e12})
+    redis_conn.zadd(second.failed_job_registry.key, {"c": 1e12, "d": 1e12, "e": 1e12, "f": 1e12})
+    worker = InstrumentedSimpleWorker([first, second], connection=redis_conn)
+
+    worker.netauto_metrics.poll()
+
+    expected = {
+        (QUEUE, "queued"): 3,
+        (QUEUE, "started"): 0,
+        (QUEUE, "failed"): 0,
+        (QUEUE, "deferred"): 1,
+        (QUEUE, "scheduled"): 2,
+        (OTHER_QUEUE, "queued"): 1,
+        (OTHER_QUEUE, "started"): 2,
+        (OTHER_QUEUE, "failed"): 4,
+        (OTHER_QUEUE, "deferred"): 0,
+        (OTHER_QUEUE, "scheduled"): 0,
+    }
+    got = {(s.tags["queue"], s.tags["state"]): s.value for s in statsd_recorder.find("rq.queue.jobs")}
+    assert got == expected
+    assert statsd_recorder.count("rq.queue.jobs") == 10  # one set per queue and state
+    assert all(isinstance(s.value, int) for s in statsd_recorder.find("rq.queue.jobs"))
+
+
+def test_the_worker_reports_itself_busy_idle_and_gone_on_each_of_its_queues(
+    statsd_recorder: Recorder, redis_conn: Any
+) -> None:
+    worker = InstrumentedSimpleWorker([QUEUE, OTHER_QUEUE], connection=redis_conn)
+    metrics: WorkerMetrics = worker.netauto_metrics
+
+    def states() -> dict[tuple[str, str], float | None]:
+        return {
+            (queue, state): statsd_recorder.gauge("rq.workers", queue=queue, state=state)
+            for queue in (QUEUE, OTHER_QUEUE)
+            for state in ("busy", "idle")
+        }
+
+    metrics.set_state(busy=True)
+    assert states() == {(QUEUE, "busy"): 1, (QUEUE, "idle"): 0, (OTHER_QUEUE, "busy"): 1, (OTHER_QUEUE, "idle"): 0}
+    metrics.set_state(busy=False)
+    assert states() == {(QUEUE, "busy"): 0, (QUEUE, "idle"): 1, (OTHER_QUEUE, "busy"): 0, (OTHER_QUEUE, "idle"): 1}
+    metrics.set_state(None)
+    assert states() == {(QUEUE, "busy"): 0, (QUEUE, "idle"): 0, (OTHER_QUEUE, "busy"): 0, (OTHER_QUEUE, "idle"): 0}
+    assert statsd_recorder.count("rq.workers") == 12
+
+
+# ------------------------------------------------ a forking worker in this process
+def test_a_forking_worker_reports_what_each_horse_saw_and_what_redis_recorded_for_killed_horses(
+    statsd_recorder: Recorder,
+    redis_conn: Any,
+    restore_signals: None,  # noqa: F811
+    all_functions: None,  # noqa: F811
+) -> None:
+    queue = InstrumentedQueue(QUEUE, connection=redis_conn)
+    good = queue.enqueue(succeed, 1)
+    bad = queue.enqueue(fail, 2)
+    killed = queue.enqueue(kill_self)
+    flaky = queue.enqueue(always_flaky, retry=Retry(max=1))
+    InstrumentedWorker([QUEUE], connection=redis_conn).work(burst=True)
+
+    rec = statsd_recorder
+    jobs = {name: stored(redis_conn, job) for name, job in (("good", good), ("bad", bad), ("killed", killed))}
+    assert jobs["good"].get_status() == JobStatus.FINISHED
+    assert jobs["bad"].get_status() == JobStatus.FAILED
+    assert jobs["killed"].get_status() == JobStatus.FAILED
+    assert stored(redis_conn, flaky).get_status() == JobStatus.FAILED
+
+    assert rec.total("rq.job.started") == 5  # the flaky job twice
+    assert rec.total("rq.job.finished", status="succeeded", func=func_tag(succeed)) == 1
+    assert rec.total("rq.job.finished", status="failed", func=func_tag(fail)) == 1
+    assert rec.total("rq.job.finished", status="failed", func=func_tag(kill_self)) == 1
+    assert rec.total("rq.job.finished", status="retried", func=func_tag(always_flaky)) == 1
+    assert rec.total("rq.job.finished", status="failed", func=func_tag(always_flaky)) == 1
+    assert rec.total("rq.job.finished") == 5
+    assert rec.total("rq.job.failure", exception="ValueError", func=func_tag(fail)) == 1
+    assert rec.total("rq.job.failure", exception=HORSE_TERMINATED, func=func_tag(kill_self)) == 1
+    assert rec.total("rq.job.failure", exception="RuntimeError", func=func_tag(always_flaky)) == 2
+    assert rec.total("rq.job.failure") == 4
+    # What the horse saw: RQ's own timestamps, exactly; the killed horse: what Redis holds.
+    good_job = jobs["good"]
+    assert good_job.ended_at is not None and good_job.started_at is not None
+    assert rec.values("rq.job.duration", func=func_tag(succeed), status="succeeded") == [
+        pytest.approx((good_job.ended_at - good_job.started_at).total_seconds(), abs=1e-6)
+    ]
+    for name, function in (("good", succeed), ("bad", fail), ("killed", kill_self)):
+        assert rec.values("rq.job.wait", func=func_tag(function)) == [pytest.approx(wait_of(jobs[name]), abs=1e-6)]
+    assert rec.count("rq.job.duration") == rec.count("rq.job.wait") == 5
+    killed_duration = rec.values("rq.job.duration", func=func_tag(kill_self))
+    assert len(killed_duration) == 1 and 0 < killed_duration[0] < 60
+    # Busy per job, idle after each, gone at the end.
+    assert rec.values("rq.workers", queue=QUEUE, state="busy") == [0] + [1, 0] * 5 + [0]
+    assert rec.values("rq.workers", queue=QUEUE, state="idle") == [1] + [0, 1] * 5 + [0]
+
+
+def test_a_retried_job_whose_horse_was_killed_is_reported_retried_by_what_redis_recorded(
+    statsd_recorder: Recorder,
+    redis_conn: Any,
+    restore_signals: None,  # noqa: F811
+    all_functions: None,  # noqa: F811
+) -> None:
+    queue = InstrumentedQueue(QUEUE, connection=redis_conn)
+    job = queue.enqueue(kill_self, retry=Retry(max=1))
+    InstrumentedWorker([QUEUE], connection=redis_conn).work(burst=True)
+
+    assert stored(redis_conn, job).get_status() == JobStatus.FAILED
+    rec = statsd_recorder
+    assert rec.total("rq.job.started") == 2
+    assert rec.total("rq.job.finished", status="retried") == 1
+    assert rec.total("rq.job.finished", status="failed") == 1
+    assert rec.total("rq.job.failure", exception=HORSE_TERMINATED) == 2
+    assert rec.count("rq.job.wait") == 2
+
+
+def test_a_stopped_job_in_a_forking_worker_is_reported_stopped_without_a_failure(
+    statsd_recorder: Recorder,
+    redis_conn: Any,
+    restore_signals: None,  # noqa: F811
+    all_functions: None,  # noqa: F811
+) -> None:
+    queue = InstrumentedQueue(QUEUE, connection=redis_conn)
+    blocker = queue.enqueue(hang, 60, job_timeout=120)
+    queue.enqueue(succeed, 1)
+
+    def stop_when_started() -> None:
+        wait_until(lambda: blocker.get_status(refresh=True) == JobStatus.STARTED, 30, "the blocking job to start")
+        send_stop_job_command(redis_conn, blocker.id)
+
+    stopper = threading.Thread(target=stop_when_started)
+    stopper.start()
+    try:
+        InstrumentedWorker([QUEUE], connection=redis_conn).work(burst=True)
+    finally:
+        stopper.join()
+
+    assert blocker.get_status(refresh=True) == JobStatus.STOPPED
+    rec = statsd_recorder
+    assert rec.total("rq.job.finished", status="stopped", func=func_tag(hang)) == 1
+    assert rec.total("rq.job.finished", status="succeeded", func=func_tag(succeed)) == 1
+    assert rec.total("rq.job.finished") == 2
+    assert rec.total("rq.job.failure") == 0
+    assert rec.values("rq.job.wait", func=func_tag(hang)) == [
+        pytest.approx(wait_of(stored(redis_conn, blocker)), abs=1e-6)
+    ]
+
+
+# ------------------------------------------------------------------ enqueue keywords
+def test_enqueue_at_and_enqueue_many_pass_their_keywords_to_rq_and_count_each_job(
+    statsd_recorder: Recorder,
+    redis_conn: Any,
+    all_functions: None,  # noqa: F811
+) -> None:
+    queue = InstrumentedQueue(QUEUE, connection=redis_conn)
+    at = queue.enqueue_at(datetime.now(timezone.utc) + timedelta(minutes=5), succeed, 1, job_id="the-scheduled-one")
+    many = queue.enqueue_many(
+        [InstrumentedQueue.prepare_data(succeed, (i,), job_id=f"many-{i}") for i in range(3)], group_id="the-group"
+    )
+
+    assert at.id == "the-scheduled-one"
+    assert queue.scheduled_job_registry.get_job_ids() == ["the-scheduled-one"]
+    assert [job.id for job in many] == ["many-0", "many-1", "many-2"]
+    assert {job.group_id for job in many} == {"the-group"}
+    assert statsd_recorder.total("rq.job.enqueued", queue=QUEUE, func=func_tag(succeed)) == 4
+
+
+# ------------------------------------------------------------------ uninstall
+def test_uninstalling_a_running_worker_stops_its_poller_reports_it_gone_and_removes_its_handler(
+    statsd_recorder: Recorder, redis_conn: Any
+) -> None:
+    worker = InstrumentedSimpleWorker([QUEUE], connection=redis_conn)
+    metrics: WorkerMetrics = worker.netauto_metrics
+    assert worker._exc_handlers[0] == metrics.on_exception
+    metrics.start()
+    assert metrics.poller is not None and metrics.poller.is_alive()
+    assert statsd_recorder.gauge("rq.workers", queue=QUEUE, state="idle") == 1
+
+    RQInstrumentor().uninstall(worker)
+
+    assert not metrics.poller.is_alive()
+    assert metrics.running is False
+    assert statsd_recorder.gauge("rq.workers", queue=QUEUE, state="idle") == 0
+    assert statsd_recorder.gauge("rq.workers", queue=QUEUE, state="busy") == 0
+    assert metrics.on_exception not in worker._exc_handlers
+    assert "netauto_metrics" not in vars(worker)
+    assert not RQInstrumentor().is_installed(worker)
+    RQInstrumentor().uninstall(worker)  # a second time: nothing left to remove
