@@ -8,8 +8,10 @@ test covers which line). Job functions come from ``test_rq``.
 
 from __future__ import annotations
 
+import logging
 import threading
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,6 +19,7 @@ from rq import Retry
 from rq.command import send_stop_job_command
 from rq.job import Job, JobStatus
 
+from netauto_statsd.emitter import get_emitter
 from netauto_statsd.integrations.rq import (
     HORSE_TERMINATED,
     InstrumentedQueue,
@@ -26,6 +29,7 @@ from netauto_statsd.integrations.rq import (
     WorkerMetrics,
 )
 from netauto_statsd.testing import Recorder
+from tests.runtime.integrations.conftest import REDIS_HOW, RedisServer
 from tests.runtime.integrations.test_rq import (
     QUEUE,
     all_functions,  # noqa: F401 - fixture
@@ -37,7 +41,7 @@ from tests.runtime.integrations.test_rq import (
     restore_signals,  # noqa: F401 - fixture
     succeed,
 )
-from tests.support import wait_until
+from tests.support import require_binary, wait_until
 
 pytestmark = [pytest.mark.redis]
 
@@ -161,6 +165,7 @@ def test_a_forking_worker_reports_what_each_horse_saw_and_what_redis_recorded_fo
     # Busy per job, idle after each, gone at the end.
     assert rec.values("rq.workers", queue=QUEUE, state="busy") == [0] + [1, 0] * 5 + [0]
     assert rec.values("rq.workers", queue=QUEUE, state="idle") == [1] + [0, 1] * 5 + [0]
+    assert get_emitter().stats()["internal_errors"] == 0  # teardown's flushes and polls included
 
 
 def test_a_retried_job_whose_horse_was_killed_is_reported_retried_by_what_redis_recorded(
@@ -254,3 +259,57 @@ def test_uninstalling_a_running_worker_stops_its_poller_reports_it_gone_and_remo
     assert "netauto_metrics" not in vars(worker)
     assert not RQInstrumentor().is_installed(worker)
     RQInstrumentor().uninstall(worker)  # a second time: nothing left to remove
+
+
+# ------------------------------------------------------------------ the poller
+def test_the_poller_polls_every_interval_in_a_daemon_thread_until_the_worker_stops(
+    statsd_recorder: Recorder,
+    redis_conn: Any,
+    all_functions: None,  # noqa: F811
+) -> None:
+    queue = InstrumentedQueue(QUEUE, connection=redis_conn)
+    queue.enqueue(succeed, 1)
+    queue.enqueue(succeed, 2)
+    worker = InstrumentedSimpleWorker([QUEUE], connection=redis_conn)
+    metrics: WorkerMetrics = worker.netauto_metrics
+    metrics.poll_interval = 0.02
+
+    metrics.start()
+    assert statsd_recorder.values("rq.workers", queue=QUEUE, state="idle") == [1]
+    assert statsd_recorder.values("rq.workers", queue=QUEUE, state="busy") == [0]
+    poller = metrics.poller
+    assert poller is not None and poller.name == "netauto-rq-poller" and poller.daemon and poller.is_alive()
+    wait_until(lambda: statsd_recorder.count("rq.queue.jobs", state="queued") >= 3, 10, "three polls")
+    metrics.finish()
+
+    assert not poller.is_alive()
+    assert set(statsd_recorder.values("rq.queue.jobs", queue=QUEUE, state="queued")) == {2}
+    after = len(statsd_recorder.samples)
+    metrics.finish()  # teardown and work()'s own finally both call it: the second does nothing
+    assert len(statsd_recorder.samples) == after
+    assert get_emitter().stats()["internal_errors"] == 0
+
+
+def test_with_redis_gone_each_failed_poll_is_counted_and_logged_and_the_worker_still_reports_itself_gone(
+    statsd_recorder: Recorder, caplog: pytest.LogCaptureFixture, tmp_path: Path
+) -> None:
+    server = RedisServer(require_binary("redis-server", REDIS_HOW), tmp_path)  # this test's own, stopped below
+    try:
+        worker = InstrumentedSimpleWorker([QUEUE], connection=server.client())
+    finally:
+        server.stop()  # Redis goes away under the worker
+    metrics: WorkerMetrics = worker.netauto_metrics
+    metrics.poll_interval = 0.01
+    caplog.set_level(logging.DEBUG, logger="netauto_statsd")
+
+    metrics.start()
+    wait_until(lambda: get_emitter().stats()["internal_errors"] >= 2, 10, "two failed polls")
+    metrics.finish()
+
+    errors = get_emitter().stats()["internal_errors"]
+    lines = [r.getMessage() for r in caplog.records if r.name == "netauto_statsd"]
+    assert len(lines) == errors
+    assert all(line.startswith("netauto_statsd: rq queue poll failed: ") for line in lines), lines[:3]
+    assert statsd_recorder.count("rq.queue.jobs") == 0
+    assert statsd_recorder.gauge("rq.workers", queue=QUEUE, state="busy") == 0
+    assert statsd_recorder.gauge("rq.workers", queue=QUEUE, state="idle") == 0
