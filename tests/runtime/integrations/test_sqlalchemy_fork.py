@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +21,7 @@ from netauto_statsd.emitter import get_emitter
 from netauto_statsd.integrations.sqlalchemy import instrument_engine, uninstrument_engine
 from netauto_statsd.testing import Recorder, recording
 from tests.runtime.integrations.test_supported_versions import wait_for_child
+from tests.support import ROOT
 
 
 def gauges(rec: Recorder, pool: str) -> list[list[object]]:
@@ -86,3 +89,46 @@ def test_a_forked_child_that_disposes_its_engines_counts_its_own_pools_from_zero
     # The second checkout of each pool is measured by the wrapper moved onto the new pool.
     assert child["waits"] == {"queue": 1, "null": 0}
     assert child["internal_errors"] == 0
+
+
+FRESH_PROCESS = r"""
+import json, os
+from sqlalchemy import create_engine, text
+from netauto_statsd.integrations.sqlalchemy import instrument_engine
+from netauto_statsd.testing import recording
+
+engine = create_engine("sqlite:///" + os.environ["DB_PATH"], pool_size=2)
+with recording():
+    instrument_engine(engine, "fresh")  # the first instrumentation of this process registers the fork reset
+read, write = os.pipe()
+pid = os.fork()
+if pid == 0:
+    figures = {}
+    try:
+        with recording() as rec:
+            engine.dispose(close=False)
+            with engine.connect() as conn:
+                conn.execute(text("select 1")).all()
+            figures = {
+                "queries": rec.total("db.query", pool="fresh"),
+                "gauges": [s.tags["state"] for s in rec.find("db.pool.connections")],
+            }
+    finally:
+        os.write(write, json.dumps(figures).encode())
+        os._exit(0)
+os.close(write)
+os.waitpid(pid, 0)
+with os.fdopen(read) as pipe:
+    print(pipe.read())
+"""
+
+
+def test_the_first_instrumentation_of_a_process_registers_the_reset_its_forked_children_need(tmp_path: Path) -> None:
+    # In the test process the fork hook was registered long ago: watched in a new interpreter.
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "DB_PATH": str(tmp_path / "fresh.db")}
+    done = subprocess.run(
+        [sys.executable, "-c", FRESH_PROCESS], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    # the child counts its own statements and, a forked child, sends no per-process pool gauge
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == {"queries": 1, "gauges": []}
