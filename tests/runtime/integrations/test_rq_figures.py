@@ -19,7 +19,8 @@ from rq import Retry
 from rq.command import send_stop_job_command
 from rq.job import Job, JobStatus
 
-from netauto_statsd.emitter import get_emitter
+from netauto_statsd.config import Settings
+from netauto_statsd.emitter import Emitter, get_emitter, set_emitter
 from netauto_statsd.integrations.rq import (
     HORSE_TERMINATED,
     InstrumentedQueue,
@@ -29,6 +30,7 @@ from netauto_statsd.integrations.rq import (
     WorkerMetrics,
 )
 from netauto_statsd.testing import Recorder
+from tests.runtime.core.wire import UdpSink, flushed, values_of
 from tests.runtime.integrations.conftest import REDIS_HOW, RedisServer
 from tests.runtime.integrations.test_rq import (
     QUEUE,
@@ -313,3 +315,57 @@ def test_with_redis_gone_each_failed_poll_is_counted_and_logged_and_the_worker_s
     assert statsd_recorder.count("rq.queue.jobs") == 0
     assert statsd_recorder.gauge("rq.workers", queue=QUEUE, state="busy") == 0
     assert statsd_recorder.gauge("rq.workers", queue=QUEUE, state="idle") == 0
+
+
+# ------------------------------------------------------- what reaches the wire from a horse
+def test_a_horse_flushes_the_jobs_own_metrics_before_rq_ends_it_and_the_worker_sends_the_outcome(
+    redis_conn: Any,
+    tmp_path: Path,
+    restore_signals: None,  # noqa: F811
+    all_functions: None,  # noqa: F811
+) -> None:
+    sink = UdpSink()
+    emitter = Emitter(Settings(host="127.0.0.1", port=sink.port, flush_interval=60, strict=True))
+    previous = set_emitter(emitter)
+    try:
+        queue = InstrumentedQueue(QUEUE, connection=redis_conn)
+        for i in range(3):
+            queue.enqueue(succeed, i)
+        InstrumentedWorker([QUEUE], connection=redis_conn).work(burst=True)
+        lines = flushed(emitter, sink)
+    finally:
+        set_emitter(previous)
+        emitter.close()
+        sink.close()
+    # each job's own chunk, sent by its horse (which RQ ends with os._exit: only its flush sends it)
+    assert sum(values_of(lines, "chunk.appended", site="par1", protocol="ssh")) == 3
+    # the outcomes, sent by the worker (this process)
+    assert sum(values_of(lines, "rq.job.finished", queue=QUEUE, status="succeeded")) == 3
+    assert sum(values_of(lines, "rq.job.enqueued", queue=QUEUE)) == 3
+
+
+def test_a_job_performed_outside_execute_job_is_reported_directly(
+    statsd_recorder: Recorder,
+    redis_conn: Any,
+    restore_signals: None,  # noqa: F811
+    all_functions: None,  # noqa: F811
+) -> None:
+    queue = InstrumentedQueue(QUEUE, connection=redis_conn)
+    good, bad = queue.enqueue(succeed, 1), queue.enqueue(fail, 2)
+    worker = InstrumentedSimpleWorker([QUEUE], connection=redis_conn)
+    for job in (good, bad):
+        execution = worker.prepare_execution(job)  # RQ 3 (the pinned test version): its own steps first
+        worker.prepare_job_execution(job)
+        worker.perform_job(job, queue, execution)
+
+    rec = statsd_recorder
+    assert rec.total("rq.job.started") == 0  # execute_job never ran
+    assert rec.total("rq.job.finished", status="succeeded", func=func_tag(succeed)) == 1
+    assert rec.total("rq.job.finished", status="failed", func=func_tag(fail)) == 1
+    assert rec.total("rq.job.failure", exception="ValueError", func=func_tag(fail)) == 1
+    stored_good = stored(redis_conn, good)
+    assert stored_good.ended_at is not None and stored_good.started_at is not None
+    assert rec.values("rq.job.duration", func=func_tag(succeed)) == [
+        pytest.approx((stored_good.ended_at - stored_good.started_at).total_seconds(), abs=1e-6)
+    ]
+    assert rec.values("rq.job.wait", func=func_tag(fail)) == [pytest.approx(wait_of(stored(redis_conn, bad)), abs=1e-6)]
