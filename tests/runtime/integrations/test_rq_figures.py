@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from rq import Retry
+from rq import Repeat, Retry
 from rq.command import send_stop_job_command
 from rq.job import Job, JobStatus
 
@@ -178,7 +178,7 @@ def test_a_retried_job_whose_horse_was_killed_is_reported_retried_by_what_redis_
 ) -> None:
     queue = InstrumentedQueue(QUEUE, connection=redis_conn)
     job = queue.enqueue(kill_self, retry=Retry(max=1))
-    InstrumentedWorker([QUEUE], connection=redis_conn).work(burst=True)
+    InstrumentedWorker([QUEUE], connection=redis_conn).work(True)  # burst, given by position
 
     assert stored(redis_conn, job).get_status() == JobStatus.FAILED
     rec = statsd_recorder
@@ -356,7 +356,10 @@ def test_a_job_performed_outside_execute_job_is_reported_directly(
     for job in (good, bad):
         execution = worker.prepare_execution(job)  # RQ 3 (the pinned test version): its own steps first
         worker.prepare_job_execution(job)
-        worker.perform_job(job, queue, execution)
+        if job is good:
+            worker.perform_job(job, queue, execution)
+        else:
+            worker.perform_job(job=job, queue=queue, execution=execution)  # by keyword
 
     rec = statsd_recorder
     assert rec.total("rq.job.started") == 0  # execute_job never ran
@@ -369,3 +372,38 @@ def test_a_job_performed_outside_execute_job_is_reported_directly(
         pytest.approx((stored_good.ended_at - stored_good.started_at).total_seconds(), abs=1e-6)
     ]
     assert rec.values("rq.job.wait", func=func_tag(fail)) == [pytest.approx(wait_of(stored(redis_conn, bad)), abs=1e-6)]
+
+
+def test_a_worker_whose_redis_is_gone_when_it_starts_still_reports_itself_gone(
+    statsd_recorder: Recorder, tmp_path: Path
+) -> None:
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    server = RedisServer(require_binary("redis-server", REDIS_HOW), tmp_path)
+    try:
+        worker = InstrumentedSimpleWorker([QUEUE], connection=server.client())
+    finally:
+        server.stop()
+    with pytest.raises(RedisConnectionError):
+        worker.work(burst=True)  # RQ's bootstrap fails: its own teardown never runs
+    poller = worker.netauto_metrics.poller
+    assert poller is not None and not poller.is_alive()
+    assert statsd_recorder.values("rq.workers", queue=QUEUE, state="idle") == [1, 0]
+    assert statsd_recorder.values("rq.workers", queue=QUEUE, state="busy") == [0, 0]
+
+
+def test_a_job_repeated_after_success_is_reported_succeeded_each_time(
+    statsd_recorder: Recorder,
+    redis_conn: Any,
+    restore_signals: None,  # noqa: F811
+    all_functions: None,  # noqa: F811
+) -> None:
+    queue = InstrumentedQueue(QUEUE, connection=redis_conn)
+    queue.enqueue(succeed, 1, repeat=Repeat(times=1))
+    InstrumentedSimpleWorker([QUEUE], connection=redis_conn).work(burst=True)
+
+    rec = statsd_recorder
+    assert rec.total("rq.job.started") == 2
+    assert rec.total("rq.job.finished", status="succeeded", func=func_tag(succeed)) == 2
+    assert rec.total("rq.job.finished") == 2
+    assert rec.total("rq.job.failure") == 0
