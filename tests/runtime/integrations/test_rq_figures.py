@@ -29,6 +29,7 @@ from netauto_statsd.integrations.rq import (
     RQInstrumentor,
     WorkerMetrics,
 )
+from netauto_statsd.tags import normalise_value
 from netauto_statsd.testing import Recorder
 from tests.runtime.core.wire import UdpSink, flushed, values_of
 from tests.runtime.integrations.conftest import REDIS_HOW, RedisServer
@@ -46,6 +47,22 @@ from tests.runtime.integrations.test_rq import (
 from tests.support import require_binary, wait_until
 
 pytestmark = [pytest.mark.redis]
+
+MODULE = "tests.runtime.integrations.test_rq_figures"
+
+
+class RefusDuRouteurDuSiteDeParisPendantLaCollecteDesConfigurationsDuéseau(Exception):  # noqa: N818
+    """An exception class whose UTF-8 name is longer than 64 bytes and has a 2-byte letter at bytes 63-64."""
+
+
+def refuse_with_a_long_name() -> None:
+    raise RefusDuRouteurDuSiteDeParisPendantLaCollecteDesConfigurationsDuéseau("no")
+
+
+def ask_for_a_retry() -> Retry:
+    """A job that asks RQ to run it again by returning ``Retry`` (no exception)."""
+    return Retry(max=1)
+
 
 OTHER_QUEUE = "netauto-low"
 
@@ -407,3 +424,42 @@ def test_a_job_repeated_after_success_is_reported_succeeded_each_time(
     assert rec.total("rq.job.finished", status="succeeded", func=func_tag(succeed)) == 2
     assert rec.total("rq.job.finished") == 2
     assert rec.total("rq.job.failure") == 0
+
+
+def test_a_job_returning_retry_is_reported_retried_then_as_rq_ends_it(
+    statsd_recorder: Recorder,
+    redis_conn: Any,
+    restore_signals: None,  # noqa: F811
+    all_functions: None,  # noqa: F811
+) -> None:
+    queue = InstrumentedQueue(QUEUE, connection=redis_conn)
+    job = queue.enqueue(ask_for_a_retry, retry=Retry(max=1))
+    InstrumentedSimpleWorker([QUEUE], connection=redis_conn).work(burst=True)
+
+    assert stored(redis_conn, job).get_status() == JobStatus.FAILED  # no retry left the second time
+    rec = statsd_recorder
+    func = normalise_value(f"{MODULE}.ask_for_a_retry")
+    assert rec.total("rq.job.started", func=func) == 2
+    assert rec.total("rq.job.finished", status="retried", func=func) == 1
+    assert rec.total("rq.job.finished", status="failed", func=func) == 1
+    assert rec.total("rq.job.finished") == 2
+    assert rec.total("rq.job.failure") == 0  # it raised nothing
+
+
+def test_a_long_non_ascii_exception_name_is_cut_at_64_bytes_and_still_reported(
+    statsd_recorder: Recorder,
+    redis_conn: Any,
+    restore_signals: None,  # noqa: F811
+    all_functions: None,  # noqa: F811
+) -> None:
+    name = RefusDuRouteurDuSiteDeParisPendantLaCollecteDesConfigurationsDuéseau.__name__
+    cut = name.encode("utf-8")[:64]
+    assert len(name.encode("utf-8")) > 64 and cut.decode("utf-8", "replace").endswith("\ufffd")
+    queue = InstrumentedQueue(QUEUE, connection=redis_conn)
+    queue.enqueue(refuse_with_a_long_name)
+    InstrumentedWorker([QUEUE], connection=redis_conn).work(burst=True)  # the name crosses the horse's page
+
+    expected = normalise_value(cut.decode("utf-8", "replace"))
+    assert statsd_recorder.total("rq.job.failure", exception=expected) == 1
+    assert statsd_recorder.total("rq.job.finished", status="failed") == 1
+    assert get_emitter().stats()["internal_errors"] == 0
