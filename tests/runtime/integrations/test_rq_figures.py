@@ -9,13 +9,15 @@ test covers which line). Job functions come from ``test_rq``.
 from __future__ import annotations
 
 import logging
+import os
+import signal
 import threading
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 import pytest
-from rq import Repeat, Retry
+from rq import Repeat, Retry, get_current_job
 from rq.command import send_stop_job_command
 from rq.job import Job, JobStatus
 
@@ -57,6 +59,14 @@ class RefusDuRouteurDuSiteDeParisPendantLaCollecteDesConfigurationsDuéseau(Exce
 
 def refuse_with_a_long_name() -> None:
     raise RefusDuRouteurDuSiteDeParisPendantLaCollecteDesConfigurationsDuéseau("no")
+
+
+def delete_self_then_die() -> None:
+    """A job deleted from Redis by the app while it runs, whose horse then dies unseen."""
+    job = get_current_job()
+    assert job is not None
+    job.delete()
+    os.kill(os.getpid(), signal.SIGKILL)
 
 
 def ask_for_a_retry() -> Retry:
@@ -462,4 +472,23 @@ def test_a_long_non_ascii_exception_name_is_cut_at_64_bytes_and_still_reported(
     expected = normalise_value(cut.decode("utf-8", "replace"))
     assert statsd_recorder.total("rq.job.failure", exception=expected) == 1
     assert statsd_recorder.total("rq.job.finished", status="failed") == 1
+    assert get_emitter().stats()["internal_errors"] == 0
+
+
+def test_a_job_deleted_while_its_horse_dies_is_reported_failed_without_a_wait(
+    statsd_recorder: Recorder,
+    redis_conn: Any,
+    restore_signals: None,  # noqa: F811
+    all_functions: None,  # noqa: F811
+) -> None:
+    queue = InstrumentedQueue(QUEUE, connection=redis_conn)
+    queue.enqueue(delete_self_then_die)
+    InstrumentedWorker([QUEUE], connection=redis_conn).work(burst=True)
+
+    rec = statsd_recorder
+    func = normalise_value(f"{MODULE}.delete_self_then_die")
+    assert rec.total("rq.job.finished", status="failed", func=func) == 1
+    assert rec.total("rq.job.failure", exception=HORSE_TERMINATED, func=func) == 1
+    assert rec.count("rq.job.duration", func=func) == 1
+    assert rec.count("rq.job.wait") == 0  # nothing left in Redis to read it from
     assert get_emitter().stats()["internal_errors"] == 0
