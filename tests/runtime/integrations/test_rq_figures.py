@@ -17,9 +17,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from rq import Repeat, Retry, get_current_job
+from rq import Repeat, Retry, SimpleWorker, get_current_job
 from rq.command import send_stop_job_command
 from rq.job import Job, JobStatus
+from rq.worker import SpawnWorker
 
 from netauto_statsd.config import Settings
 from netauto_statsd.emitter import Emitter, get_emitter, set_emitter
@@ -30,6 +31,7 @@ from netauto_statsd.integrations.rq import (
     InstrumentedWorker,
     RQInstrumentor,
     WorkerMetrics,
+    WorkerMetricsMixin,
 )
 from netauto_statsd.tags import normalise_value
 from netauto_statsd.testing import Recorder
@@ -271,9 +273,13 @@ def test_enqueue_at_and_enqueue_many_pass_their_keywords_to_rq_and_count_each_jo
 def test_uninstalling_a_running_worker_stops_its_poller_reports_it_gone_and_removes_its_handler(
     statsd_recorder: Recorder, redis_conn: Any
 ) -> None:
-    worker = InstrumentedSimpleWorker([QUEUE], connection=redis_conn)
+    def theirs(job: Job, *exc_info: Any) -> bool:
+        return False  # stops RQ's handler chain: ours must run before it
+
+    worker = InstrumentedSimpleWorker([QUEUE], connection=redis_conn, exception_handlers=[theirs])
     metrics: WorkerMetrics = worker.netauto_metrics
-    assert worker._exc_handlers[0] == metrics.on_exception
+    assert RQInstrumentor().is_installed(worker)
+    assert worker._exc_handlers == [metrics.on_exception, theirs]
     metrics.start()
     assert metrics.poller is not None and metrics.poller.is_alive()
     assert statsd_recorder.gauge("rq.workers", queue=QUEUE, state="idle") == 1
@@ -284,7 +290,7 @@ def test_uninstalling_a_running_worker_stops_its_poller_reports_it_gone_and_remo
     assert metrics.running is False
     assert statsd_recorder.gauge("rq.workers", queue=QUEUE, state="idle") == 0
     assert statsd_recorder.gauge("rq.workers", queue=QUEUE, state="busy") == 0
-    assert metrics.on_exception not in worker._exc_handlers
+    assert worker._exc_handlers == [theirs]
     assert "netauto_metrics" not in vars(worker)
     assert not RQInstrumentor().is_installed(worker)
     RQInstrumentor().uninstall(worker)  # a second time: nothing left to remove
@@ -492,3 +498,32 @@ def test_a_job_deleted_while_its_horse_dies_is_reported_failed_without_a_wait(
     assert rec.count("rq.job.duration", func=func) == 1
     assert rec.count("rq.job.wait") == 0  # nothing left in Redis to read it from
     assert get_emitter().stats()["internal_errors"] == 0
+
+
+class SlowPollWorker(InstrumentedSimpleWorker):
+    metrics_poll_interval = 0.75
+
+
+def test_the_poll_interval_comes_from_the_worker_class_or_defaults_to_five_seconds(
+    redis_conn: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="netauto_statsd")
+    assert SlowPollWorker([QUEUE], connection=redis_conn).netauto_metrics.poll_interval == 0.75
+    assert InstrumentedSimpleWorker([QUEUE], connection=redis_conn).netauto_metrics.poll_interval == 5.0
+    plain = SimpleWorker([QUEUE], connection=redis_conn)  # a worker class of the app's own
+    RQInstrumentor().install(plain)
+    try:
+        assert plain.netauto_metrics.poll_interval == 5.0
+    finally:
+        RQInstrumentor().uninstall(plain)
+    # annotations are off unless asked for: nothing configured, nothing said
+    assert [r.getMessage() for r in caplog.records if r.name == "netauto_statsd"] == []
+
+
+def test_a_spawn_worker_is_refused_with_the_reason(redis_conn: Any) -> None:
+    class SpawnedWithMetrics(WorkerMetricsMixin, SpawnWorker):
+        pass
+
+    with pytest.raises(TypeError) as refused:
+        SpawnedWithMetrics([QUEUE], connection=redis_conn)
+    assert str(refused.value) == "WorkerMetricsMixin needs a forking or simple worker; SpawnWorker is not supported"
