@@ -399,6 +399,7 @@ def test_a_job_performed_outside_execute_job_is_reported_directly(
     assert rec.total("rq.job.finished", status="succeeded", func=func_tag(succeed)) == 1
     assert rec.total("rq.job.finished", status="failed", func=func_tag(fail)) == 1
     assert rec.total("rq.job.failure", exception="ValueError", func=func_tag(fail)) == 1
+    assert rec.total("rq.job.failure") == 1  # the good job reported no failure
     stored_good = stored(redis_conn, good)
     assert stored_good.ended_at is not None and stored_good.started_at is not None
     assert rec.values("rq.job.duration", func=func_tag(succeed)) == [
