@@ -528,3 +528,34 @@ def test_a_spawn_worker_is_refused_with_the_reason(redis_conn: Any) -> None:
     with pytest.raises(TypeError) as refused:
         SpawnedWithMetrics([QUEUE], connection=redis_conn)
     assert str(refused.value) == "WorkerMetricsMixin needs a forking or simple worker; SpawnWorker is not supported"
+
+
+def test_enqueue_options_reach_rq_and_each_job_is_counted_once_from_any_thread(
+    statsd_recorder: Recorder,
+    redis_conn: Any,
+    all_functions: None,  # noqa: F811
+) -> None:
+    queue = InstrumentedQueue(QUEUE, connection=redis_conn)
+    first = queue.enqueue(succeed, 1)
+    front = queue.enqueue(succeed, 2, at_front=True)
+    assert queue.job_ids == [front.id, first.id]
+    with redis_conn.pipeline() as pipe:
+        queued_later = queue.enqueue(succeed, 3, pipeline=pipe)
+        assert queue.job_ids == [front.id, first.id]  # not before the pipeline runs
+        pipe.execute()
+    assert queue.job_ids == [front.id, first.id, queued_later.id]
+
+    made: list[Job] = []
+    errors: list[BaseException] = []
+
+    def enqueue_from_a_new_thread() -> None:
+        try:
+            made.append(InstrumentedQueue(QUEUE, connection=redis_conn).enqueue(succeed, 4))
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    thread = threading.Thread(target=enqueue_from_a_new_thread)
+    thread.start()
+    thread.join()
+    assert errors == [] and len(made) == 1
+    assert statsd_recorder.total("rq.job.enqueued", queue=QUEUE, func=func_tag(succeed)) == 4
