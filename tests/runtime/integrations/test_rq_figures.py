@@ -24,6 +24,7 @@ from rq.worker import SpawnWorker
 
 from netauto_statsd.config import Settings
 from netauto_statsd.emitter import Emitter, get_emitter, set_emitter
+from netauto_statsd.integrations._process import is_short_lived
 from netauto_statsd.integrations.rq import (
     HORSE_TERMINATED,
     InstrumentedQueue,
@@ -394,6 +395,7 @@ def test_a_job_performed_outside_execute_job_is_reported_directly(
         else:
             worker.perform_job(job=job, queue=queue, execution=execution)  # by keyword
 
+    assert not is_short_lived()  # performed in the worker's own process: not a work horse
     rec = statsd_recorder
     assert rec.total("rq.job.started") == 0  # execute_job never ran
     assert rec.total("rq.job.finished", status="succeeded", func=func_tag(succeed)) == 1
@@ -559,3 +561,10 @@ def test_enqueue_options_reach_rq_and_each_job_is_counted_once_from_any_thread(
     thread.join()
     assert errors == [] and len(made) == 1
     assert statsd_recorder.total("rq.job.enqueued", queue=QUEUE, func=func_tag(succeed)) == 4
+
+
+def test_uninstalling_a_worker_that_never_worked_sends_nothing(statsd_recorder: Recorder, redis_conn: Any) -> None:
+    worker = InstrumentedSimpleWorker([QUEUE], connection=redis_conn)
+    RQInstrumentor().uninstall(worker)
+    assert statsd_recorder.samples == []
+    assert not RQInstrumentor().is_installed(worker)
