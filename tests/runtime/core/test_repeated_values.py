@@ -99,3 +99,17 @@ def test_all_numbers_says_yes_only_when_every_value_is_a_number(values: list[obj
         assert all(is_number(v) for v in values)
     if all(is_number(v) for v in values) and all(abs(v) < 1e300 for v in values):  # type: ignore[arg-type]
         assert all_numbers(values)
+
+
+def test_full_precision_values_are_written_by_repr_and_never_kept() -> None:
+    """Nanoseconds / 1e9 (the runner's durations) seldom repeat: keeping them would only push the
+    repeating texts out. A batch that starts with a short text keeps only its short texts."""
+    base._reprs.clear()
+    full = [n / 1e9 for n in range(12_345, 12_345_678, 4_111)] + [n / 3e9 for n in range(1, 1000)]
+    assert pack_values(full, 10**9) == reference(full, 10**9)
+    assert len(base._reprs) == 0
+    mixed = [2.5e-05, *full[:50], 0.000123]
+    assert pack_values(mixed, 10**9) == reference(mixed, 10**9)
+    assert {2.5e-05, 0.000123} <= set(base._reprs)
+    assert all(len(repr(v)) <= base._SHORT for v in base._reprs)
+    assert len(base._reprs) < 20  # of 52 texts: the nanosecond ones written by repr only
