@@ -12,6 +12,7 @@ from collections.abc import Iterator, Sequence
 from typing import Protocol
 
 from netauto_statsd.catalog import CONSTANT_TAG_KEYS, PROCESS_TAG_KEY, Metric, wire_name
+from netauto_statsd.wire.texts import texts_of
 
 #: One aggregation context: the metric, then (key, value) tag pairs in catalog order.
 Context = tuple[Metric, tuple[tuple[str, str], ...]]
@@ -172,55 +173,11 @@ def format_number(value: float) -> str:
     return repr(value)
 
 
-#: Texts at most this long are kept: values of a few significant digits, the kind that repeats
-#: (whole microseconds under 100 s: ``0.000123``, ``2.3e-05``, ``12.345678``), not nanoseconds
-#: (``0.001234567``, ``1.2345e-05``) nor 17-digit values, which seldom repeat.
-_SHORT = 9
-
-
-class _ReprCache(dict[float, str]):
-    """``repr`` of the floats histograms send again and again, kept: ``cache[value]`` is ``repr(value)``.
-
-    A float's shortest ``repr`` costs ~2,700 instructions (CPython's ``dtoa``), a
-    dict hit ~150: the durations the integrations send are whole microseconds, a
-    few hundred distinct values per series, sent flush after flush. A miss computes
-    the text in :meth:`__missing__` (called by ``dict.__getitem__`` in C, so a hit
-    runs no Python code) and keeps it if it is short (:data:`_SHORT`) and the value
-    a float whose text no equal number of another type shares: not ``0.0`` (equal
-    to ``-0.0``, whose text differs) and below ``1e16`` (an int equal to a larger
-    float has another text), so an int key finds the float's text only where the
-    two agree after :func:`pack_values` drops ``.0``. Emptied at :attr:`LIMIT` texts.
-    """
-
-    LIMIT = 8192
-
-    def __missing__(self, value: float) -> str:
-        text = repr(value)
-        if len(text) <= _SHORT and value.__class__ is float and value and -1e16 < value < 1e16:
-            if len(self) >= self.LIMIT:
-                self.clear()
-            self[value] = text
-        return text
-
-
-_reprs = _ReprCache()
-
-
-def _texts(values: list[float]) -> Iterator[str]:
-    """``map(repr, values)``, from the kept texts unless the first value's text is too long to be kept
-    (full-precision values, e.g. nanoseconds / 1e9: each would miss, and pay a Python call for it)."""
-    if values:
-        first = values[0]
-        if first not in _reprs and len(repr(first)) > _SHORT:
-            return map(repr, values)
-    return map(_reprs.__getitem__, values)
-
-
 def pack_values(values: list[float], room: int) -> list[str]:
     """Join histogram values with ``:`` into chunks of at most ``room`` characters.
 
     Every value of every sample passes here at each flush, so the text is built in
-    C (``str.join`` over the texts of :func:`_texts`, which are ``repr``'s), then
+    C (``str.join`` over :func:`~netauto_statsd.wire.texts.texts_of`, ``repr``'s texts), then
     integral floats lose their ``.0`` (``3.0`` -> ``3``): the same exact numbers as
     :func:`format_number`. A single value longer than ``room`` (never with our
     sizes) travels alone.
@@ -228,7 +185,7 @@ def pack_values(values: list[float], room: int) -> list[str]:
     >>> pack_values([0.5, 3.0, 12, 1e-07], 9)
     ['0.5:3:12', '1e-07']
     """
-    text = (":".join(_texts(values)) + ":").replace(".0:", ":")
+    text = (":".join(texts_of(values)) + ":").replace(".0:", ":")
     chunks: list[str] = []
     start, end = 0, len(text) - 1  # text[end] is the trailing ':'
     while end - start > room:

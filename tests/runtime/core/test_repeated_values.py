@@ -1,4 +1,4 @@
-"""Histogram values sent again and again: the kept texts (``wire/base._ReprCache``) and the C-level check
+"""Histogram values sent again and again: the kept texts (``wire/kept._ReprCache``) and the C-level check
 of a batch (``emitter/values.all_numbers``) send exactly what ``repr`` and the per-value check did.
 
 The integrations send whole microseconds, the same few hundred values flush after
@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from netauto_statsd.emitter import Emitter
 from netauto_statsd.emitter.values import all_numbers, is_number
-from netauto_statsd.wire import base
+from netauto_statsd.wire import texts as kept
 from netauto_statsd.wire.base import pack_values
 from tests.runtime.core.wire import UdpSink, flushed, split_lines, values_of
 
@@ -56,12 +56,12 @@ def test_kept_texts_are_the_texts_repr_writes_in_any_order(values: list[float], 
 
 
 def test_the_kept_texts_stay_within_their_bound_and_stay_right_after_it() -> None:
-    limit = base._ReprCache.LIMIT
+    limit = kept._ReprCache.LIMIT
     values = [n / 1e6 for n in range(1, 2 * limit + 2)]
     assert pack_values(values, 10**9) == reference(values, 10**9)
-    assert 0 < len(base._reprs) <= limit
+    assert 0 < len(kept._reprs) <= limit
     assert pack_values(values[::-1], 10**9) == reference(values[::-1], 10**9)
-    assert len(base._reprs) <= limit
+    assert len(kept._reprs) <= limit
 
 
 def test_repeated_durations_arrive_as_repr_writes_them_flush_after_flush(
@@ -104,12 +104,12 @@ def test_all_numbers_says_yes_only_when_every_value_is_a_number(values: list[obj
 def test_full_precision_values_are_written_by_repr_and_never_kept() -> None:
     """Nanoseconds / 1e9 (the runner's durations) seldom repeat: keeping them would only push the
     repeating texts out. A batch that starts with a short text keeps only its short texts."""
-    base._reprs.clear()
+    kept._reprs.clear()
     full = [n / 1e9 for n in range(12_345, 12_345_678, 4_111)] + [n / 3e9 for n in range(1, 1000)]
     assert pack_values(full, 10**9) == reference(full, 10**9)
-    assert len(base._reprs) == 0
+    assert len(kept._reprs) == 0
     mixed = [2.5e-05, *full[:50], 0.000123]
     assert pack_values(mixed, 10**9) == reference(mixed, 10**9)
-    assert {2.5e-05, 0.000123} <= set(base._reprs)
-    assert all(len(repr(v)) <= base._SHORT for v in base._reprs)
-    assert len(base._reprs) < 20  # of 52 texts: the nanosecond ones written by repr only
+    assert {2.5e-05, 0.000123} <= set(kept._reprs)
+    assert all(len(repr(v)) <= kept._SHORT for v in kept._reprs)
+    assert len(kept._reprs) < 20  # of 52 texts: the nanosecond ones written by repr only

@@ -1,6 +1,6 @@
 """What the SQLAlchemy integration puts on the wire, read from a real UDP socket: every statement's
 duration and every checkout's wait, counted exactly, in whole microseconds (the texts the wire keeps
-for values sent again, ``wire/base._ReprCache``, are only ever the texts ``repr`` writes).
+for values sent again, ``wire/texts._ReprCache``, are only ever the texts ``repr`` writes).
 """
 
 from __future__ import annotations
