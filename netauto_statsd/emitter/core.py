@@ -30,7 +30,7 @@ from netauto_statsd.emitter.resolve import (
     Resolver,
     is_declared,
 )
-from netauto_statsd.emitter.values import MAX_MAGNITUDE, is_number, short, why_not
+from netauto_statsd.emitter.values import MAX_MAGNITUDE, all_numbers, is_number, short, why_not
 from netauto_statsd.wire import Transport, build_transport
 from netauto_statsd.wire.base import samples_failed
 
@@ -122,7 +122,7 @@ class Emitter:
             except Exception:
                 self.reject(Rejected("bad_value", f"{name}: values must be an iterable, got {short(values)}"))
                 return
-            good = [v for v in given if is_number(v)]
+            good = given if all_numbers(given) else [v for v in given if is_number(v)]
             if len(good) != len(given):
                 bad = next(v for v in given if not is_number(v))
                 self.reject(Rejected("bad_value", f"{name}: {len(given) - len(good)} bad value(s), e.g. {short(bad)}"))

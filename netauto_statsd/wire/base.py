@@ -12,6 +12,7 @@ from collections.abc import Iterator, Sequence
 from typing import Protocol
 
 from netauto_statsd.catalog import CONSTANT_TAG_KEYS, PROCESS_TAG_KEY, Metric, wire_name
+from netauto_statsd.wire.texts import texts_of
 
 #: One aggregation context: the metric, then (key, value) tag pairs in catalog order.
 Context = tuple[Metric, tuple[tuple[str, str], ...]]
@@ -175,15 +176,16 @@ def format_number(value: float) -> str:
 def pack_values(values: list[float], room: int) -> list[str]:
     """Join histogram values with ``:`` into chunks of at most ``room`` characters.
 
-    Every value of every sample passes here at each flush, so the text is built by
-    ``repr`` and ``str.join`` in C, then integral floats lose their ``.0`` (``3.0`` ->
-    ``3``): the same exact numbers as :func:`format_number`. A single value longer
-    than ``room`` (never with our sizes) travels alone.
+    Every value of every sample passes here at each flush, so the text is built in
+    C (``str.join`` over :func:`~netauto_statsd.wire.texts.texts_of`, ``repr``'s texts), then
+    integral floats lose their ``.0`` (``3.0`` -> ``3``): the same exact numbers as
+    :func:`format_number`. A single value longer than ``room`` (never with our
+    sizes) travels alone.
 
     >>> pack_values([0.5, 3.0, 12, 1e-07], 9)
     ['0.5:3:12', '1e-07']
     """
-    text = (":".join(map(repr, values)) + ":").replace(".0:", ":")
+    text = (":".join(texts_of(values)) + ":").replace(".0:", ":")
     chunks: list[str] = []
     start, end = 0, len(text) - 1  # text[end] is the trailing ':'
     while end - start > room:

@@ -5,7 +5,7 @@ ask for a publish; the background publisher
 (:mod:`netauto_statsd.integrations._publisher`) calls :meth:`_EngineState.publish`
 at most every 0.25 s, which hands the emitter, per ``(operation, table)``
 series, one ``db.query`` increment and one ``db.query.duration`` batch (rounded
-to microseconds there: half the bytes on the wire), the checkout waits, and the
+to microseconds there: half the bytes on the wire), the checkout waits (likewise), and the
 pool gauges once, with the pool's own figure (``checkedout()``) read then.
 
 Lock-free, exactly: each pending list is drained by index (read ``n = len``,
@@ -150,7 +150,8 @@ class _EngineState:
                         emitter.histogram_many("db.query.duration", [(d + 500) // 1000 / 1e6 for d in durations], tags)
                 if self.waits:
                     waits = _drain(self.waits)
-                    emitter.histogram_many("db.pool.checkout_wait", [w / 1e9 for w in waits], tags=self.pool_tags)
+                    waits_s = [(w + 500) // 1000 / 1e6 for w in waits]  # whole microseconds, as durations
+                    emitter.histogram_many("db.pool.checkout_wait", waits_s, tags=self.pool_tags)
                 if self.moves:
                     self.checked_out = max(0, self.checked_out + sum(_drain(self.moves)))
                 if self.pool_moved:

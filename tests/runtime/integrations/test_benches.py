@@ -11,10 +11,10 @@ import pytest
 from tests.support import ROOT, require_binary
 
 
-def _quick(script: str) -> str:
+def _quick(script: str, *extra: str) -> str:
     env = {**os.environ, "PATH": f"{ROOT / '.tools' / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}"}
     result = subprocess.run(
-        [sys.executable, str(ROOT / "bench" / script), "--quick"],
+        [sys.executable, str(ROOT / "bench" / script), *extra, "--quick"],
         capture_output=True,
         text=True,
         timeout=240,
@@ -45,3 +45,11 @@ def test_bench_rq_quick_runs() -> None:
     require_binary("redis-server", "apt-get install redis-server (Debian package)")
     out = _quick("bench_rq.py")
     assert "trivial jobs per variant" in out
+
+
+@pytest.mark.parametrize("workload", ["http", "send", "orm"])
+def test_bench_instructions_quick_runs_each_workload_natively(workload: str) -> None:
+    """``--reps 0``: the measured processes and their clients run without valgrind (the instruction
+    counts need valgrind and minutes; the smoke run keeps the harness from rotting)."""
+    out = _quick("bench_instructions.py", workload, "--reps", "0")
+    assert f"| {workload}: variant |" in out and "| ours |" in out and "| plain again (A/A) |" in out
