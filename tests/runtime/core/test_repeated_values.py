@@ -25,7 +25,7 @@ from tests.runtime.core.wire import UdpSink, flushed, split_lines, values_of
 MakeEmitter = Callable[..., Emitter]
 RUN_OK = {"site": "par1", "protocol": "ssh", "status": "ok"}
 #: Equal numbers whose texts differ, each kind first in one order and then in the other.
-TWINS = [0.0, -0.0, 0.0, 3.0, 3, 1e17, 10**17, 1e17, 1e16, 10**16, 2.5e-05, 0.1 + 0.2, -7.25, -7.25]
+TWINS = [0.0, -0.0, 0.0, 3.0, 3, 1e17, 10**17, 1e17, 1e16, 10**16, -1e16, -(10**16), 2.5e-05, 0.1 + 0.2, -7.25, -7.25]
 
 
 def reference(values: list[float], room: int) -> list[str]:
@@ -62,6 +62,17 @@ def test_the_kept_texts_stay_within_their_bound_and_stay_right_after_it() -> Non
     assert 0 < len(kept._reprs) <= limit
     assert pack_values(values[::-1], 10**9) == reference(values[::-1], 10**9)
     assert len(kept._reprs) <= limit
+
+
+def test_the_text_one_past_the_bound_empties_the_kept_texts_first() -> None:
+    """From empty, ``LIMIT`` texts are kept; the next one empties them, then is kept alone."""
+    limit = kept._ReprCache.LIMIT
+    kept._reprs.clear()
+    values = [n / 1e6 for n in range(1, limit + 2)]
+    assert pack_values(values[:limit], 10**9) == reference(values[:limit], 10**9)
+    assert len(kept._reprs) == limit
+    assert pack_values(values, 10**9) == reference(values, 10**9)
+    assert len(kept._reprs) == 1
 
 
 def test_repeated_durations_arrive_as_repr_writes_them_flush_after_flush(
