@@ -124,3 +124,11 @@ def test_full_precision_values_are_written_by_repr_and_never_kept() -> None:
     assert {2.5e-05, 0.000123} <= set(kept._reprs)
     assert all(len(repr(v)) <= kept._SHORT for v in kept._reprs)
     assert len(kept._reprs) < 20  # of 52 texts: the nanosecond ones written by repr only
+
+
+def test_a_text_of_exactly_nine_characters_is_kept_and_one_of_ten_is_not() -> None:
+    """The bound is inclusive: ``0.0001234`` (9 characters) is kept, ``0.00012345`` (10) is not."""
+    kept._reprs.clear()
+    assert pack_values([0.0001234, 0.0001234], 100) == ["0.0001234:0.0001234"]
+    assert pack_values([2.5, 0.00012345], 100) == ["2.5:0.00012345"]
+    assert set(kept._reprs) == {0.0001234, 2.5}
