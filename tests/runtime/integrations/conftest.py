@@ -97,3 +97,19 @@ async def serve() -> AsyncIterator[Callable[..., Any]]:
     yield start
     for runner in runners:
         await runner.cleanup()
+
+
+@pytest.fixture
+def only_the_publisher_thread_publishes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Take the background publisher's flush hook out for one test: only its own thread publishes.
+
+    Flush hooks are process-wide, so the flush thread of any emitter an earlier test left
+    running (some flush every 10-50 ms) would otherwise publish first, and a test about the
+    publisher thread, or about how many publishes met an error, would depend on timing.
+    """
+    from netauto_statsd.emitter import core
+    from netauto_statsd.integrations import _publisher
+    from netauto_statsd.integrations._publisher import publish_pending
+
+    _publisher._register_hooks()  # once per process: into the real list, which comes back after the test
+    monkeypatch.setattr(core, "_flush_hooks", [hook for hook in core._flush_hooks if hook is not publish_pending])

@@ -94,7 +94,7 @@ def published_by_the_publisher_thread(figures: Figures, what: str) -> threading.
 
 # First in this file on purpose: mutmut maps the publisher thread's loop to the test that starts it.
 def test_a_strict_mode_refusal_in_the_publisher_thread_neither_stops_it_nor_counts_as_an_internal_error(
-    emitter: Emitter,
+    emitter: Emitter, only_the_publisher_thread_publishes: None
 ) -> None:
     refused = Figures(fail_with=CatalogError("refused"))
     request_publish(refused)

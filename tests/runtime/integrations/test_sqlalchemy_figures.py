@@ -423,7 +423,7 @@ def test_overflow_is_sent_when_it_changes_and_only_then(statsd_recorder: Recorde
 
 
 def test_strict_mode_a_refusal_met_by_a_background_publish_is_raised_by_the_next_statement(
-    strict_emitter: Emitter, tmp_path: Path
+    strict_emitter: Emitter, tmp_path: Path, only_the_publisher_thread_publishes: None
 ) -> None:
     engine = _strict_engine(tmp_path)
     try:
