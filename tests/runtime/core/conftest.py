@@ -12,6 +12,7 @@ import pytest
 from netauto_statsd import catalog
 from netauto_statsd.config import Settings
 from netauto_statsd.emitter import Emitter, set_emitter
+from netauto_statsd.wire.udp import UdpSender
 from tests.runtime.core.wire import UdpSink
 
 #: Long enough that the background thread never flushes during a test: tests flush explicitly.
@@ -72,3 +73,12 @@ def make_emitter() -> Iterator[Callable[..., Emitter]]:
     yield make
     for emitter in made:
         emitter.close()
+
+
+@pytest.fixture
+def senders() -> Iterator[list[UdpSender]]:
+    """UDP senders a test makes (append them): closed after the test."""
+    made: list[UdpSender] = []
+    yield made
+    for sender in made:
+        sender.close()

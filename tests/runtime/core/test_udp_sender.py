@@ -43,14 +43,6 @@ def receiver() -> Iterator[Receiver]:
     made.sock.close()
 
 
-@pytest.fixture
-def senders() -> Iterator[list[UdpSender]]:
-    made: list[UdpSender] = []
-    yield made
-    for sender in made:
-        sender.close()
-
-
 def test_a_new_sender_has_paced_nothing_and_lost_nothing(senders: list[UdpSender]) -> None:
     sender = UdpSender("127.0.0.1", closed_udp_port())
     senders.append(sender)

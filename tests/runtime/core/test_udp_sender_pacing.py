@@ -30,14 +30,6 @@ def receiver() -> Iterator[socket.socket]:
     sock.close()
 
 
-@pytest.fixture
-def senders() -> Iterator[list[UdpSender]]:
-    made: list[UdpSender] = []
-    yield made
-    for sender in made:
-        sender.close()
-
-
 def test_an_explicit_burst_is_what_an_unobserved_receiver_takes_at_once(
     receiver: socket.socket, senders: list[UdpSender]
 ) -> None:
